@@ -1,0 +1,43 @@
+import { status as GrpcCode } from "@grpc/grpc-js"
+import { Cause, Match, Option } from "effect"
+import type { AppError } from "../../domain/errors.js"
+
+/** What a driving adapter answers for an outcome: the gRPC code, the HTTP status and a client-safe message. */
+export interface EdgeStatus {
+  readonly grpc: GrpcCode
+  readonly http: number
+  readonly message: string
+}
+
+/**
+ * The one mapping from typed errors to statuses (ARCHITECTURE.md, "Errors at the edge"). Adding an error to
+ * AppError without a case here stops the build. Messages are the errors' own: they name the field or the id,
+ * never a cause, a query or a stack.
+ */
+export const statusOfError = (error: AppError): EdgeStatus =>
+  Match.valueTags(error, {
+    InvalidArgument: (e) => ({ grpc: GrpcCode.INVALID_ARGUMENT, http: 400, message: e.message }),
+    UserNotFound: (e) => ({ grpc: GrpcCode.NOT_FOUND, http: 404, message: e.message }),
+    EmailTaken: (e) => ({ grpc: GrpcCode.ALREADY_EXISTS, http: 409, message: e.message }),
+    DeadlineExceeded: (e) => ({ grpc: GrpcCode.DEADLINE_EXCEEDED, http: 504, message: e.message }),
+    DependencyUnavailable: (e) => ({ grpc: GrpcCode.UNAVAILABLE, http: 503, message: e.message })
+  })
+
+export const CANCELLED: EdgeStatus = { grpc: GrpcCode.CANCELLED, http: 499, message: "cancelled by the client" }
+export const INTERNAL: EdgeStatus = { grpc: GrpcCode.INTERNAL, http: 500, message: "internal error" }
+
+export type Outcome =
+  | { readonly _tag: "Failure"; readonly status: EdgeStatus; readonly error: AppError }
+  | { readonly _tag: "Interrupted"; readonly status: EdgeStatus }
+  /** A bug: the client gets a generic INTERNAL; the details go to the log only. */
+  | { readonly _tag: "Defect"; readonly status: EdgeStatus }
+
+export const outcomeOfCause = (cause: Cause.Cause<AppError>): Outcome =>
+  Option.match(Cause.failureOption(cause), {
+    onSome: (error) => ({ _tag: "Failure", status: statusOfError(error), error }),
+    onNone: () =>
+      Cause.isInterruptedOnly(cause) ? { _tag: "Interrupted", status: CANCELLED } : { _tag: "Defect", status: INTERNAL }
+  })
+
+/** The upper-case name of a gRPC code, for logs: `NOT_FOUND`. */
+export const grpcCodeName = (code: GrpcCode): string => GrpcCode[code] ?? String(code)

@@ -1,0 +1,87 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js"
+import { Context, Data, type Duration, Effect, Layer } from "effect"
+import { GreeterService } from "./generated/hello_world/hello_world.js"
+import { UserServiceService } from "./generated/users/v1/users.js"
+import { makeGreeterHandlers, makeUserServiceHandlers } from "./Handlers.js"
+import { addReflection } from "./Reflection.js"
+
+export interface GrpcServerOptions {
+  /** Empty host: every interface (IPv6 and IPv4 where the host has both). Port 0: a free port. */
+  readonly host: string
+  readonly port: number
+  readonly maxReceiveMessageBytes: number
+  readonly maxSendMessageBytes: number
+  readonly reflection: boolean
+  /** How long in-flight calls may take to finish at shutdown before they are cut. */
+  readonly shutdownTimeout: Duration.Duration
+}
+
+/** The running server: where it listens (the actual port when 0 was asked for). */
+export class GrpcServer extends Context.Tag("effect-microservice/GrpcServer")<
+  GrpcServer,
+  { readonly host: string; readonly port: number }
+>() {}
+
+export class GrpcBindError extends Data.TaggedError("GrpcBindError")<{
+  readonly address: string
+  readonly cause: Error
+}> {
+  override get message(): string {
+    return `gRPC server cannot listen on ${this.address}: ${this.cause.message}`
+  }
+}
+
+const formatHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
+
+const bind = (server: Server, host: string, port: number) =>
+  Effect.async<number, GrpcBindError>((resume) => {
+    const address = `${formatHost(host)}:${port}`
+    server.bindAsync(address, ServerCredentials.createInsecure(), (cause, bound) =>
+      resume(cause ? Effect.fail(new GrpcBindError({ address, cause })) : Effect.succeed(bound))
+    )
+  })
+
+// tryShutdown lets in-flight calls finish but has no timeout of its own and can hang: bound it, then force.
+const shutdown = (server: Server, timeout: Duration.Duration) =>
+  Effect.async<void>((resume) => server.tryShutdown(() => resume(Effect.void))).pipe(
+    Effect.timeoutTo({
+      duration: timeout,
+      onSuccess: () => Effect.logInfo("gRPC server stopped"),
+      onTimeout: () =>
+        Effect.sync(() => server.forceShutdown()).pipe(
+          Effect.zipRight(Effect.logWarning("gRPC calls still running at the shutdown timeout were cut"))
+        )
+    }),
+    Effect.flatten
+  )
+
+export const GrpcServerLive = (options: GrpcServerOptions) =>
+  Layer.scoped(
+    GrpcServer,
+    Effect.gen(function* () {
+      const runtime = yield* Effect.runtime<never>()
+      const server = new Server({
+        "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
+        "grpc.max_send_message_length": options.maxSendMessageBytes
+      })
+      server.addService(GreeterService, yield* makeGreeterHandlers(runtime))
+      server.addService(UserServiceService, yield* makeUserServiceHandlers(runtime))
+      if (options.reflection) addReflection(server)
+
+      // An empty host means every interface: "::" covers IPv4 too on a dual-stack host; fall back to IPv4 only.
+      const listen =
+        options.host === ""
+          ? bind(server, "::", options.port).pipe(
+              Effect.map((port) => ({ host: "::", port })),
+              Effect.orElse(() =>
+                bind(server, "0.0.0.0", options.port).pipe(Effect.map((port) => ({ host: "0.0.0.0", port })))
+              )
+            )
+          : bind(server, options.host, options.port).pipe(Effect.map((port) => ({ host: options.host, port })))
+      const address = yield* Effect.acquireRelease(listen, () => shutdown(server, options.shutdownTimeout))
+      yield* Effect.logInfo("gRPC server listening").pipe(
+        Effect.annotateLogs({ address: `${formatHost(address.host)}:${address.port}` })
+      )
+      return address
+    })
+  )

@@ -1,0 +1,84 @@
+import { randomUUID } from "node:crypto"
+import { status as GrpcCode, type handleUnaryCall, type Metadata } from "@grpc/grpc-js"
+import { Cause, Effect, Exit, Runtime } from "effect"
+import { type AppError, DeadlineExceeded } from "../../domain/errors.js"
+import { grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/** The caller's `x-request-id` when it is a sane token, else a new one. */
+const requestIdOf = (metadata: Metadata): string => {
+  const [value] = metadata.get("x-request-id")
+  return typeof value === "string" && REQUEST_ID.test(value) ? value : randomUUID()
+}
+
+/** Milliseconds left until the call's deadline, or undefined when the client set none. */
+const remainingMs = (deadline: Date | number): number | undefined => {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined
+}
+
+/**
+ * Turns a use case into a grpc-js unary handler. The call runs on the service's runtime inside a server span;
+ * the client's deadline becomes an Effect timeout; a cancelled call (client gone, or deadline passed) interrupts
+ * the fiber, which cancels whatever it awaits, SQL queries included. One log line per call.
+ */
+export const unaryHandler = <Req, Res>(
+  runtime: Runtime.Runtime<never>,
+  path: string,
+  handle: (request: Req) => Effect.Effect<Res, AppError>
+): handleUnaryCall<Req, Res> => {
+  const run = Runtime.runCallback(runtime)
+  const [service = "", method = ""] = path.slice(1).split("/")
+  const spanName = path.slice(1)
+
+  return (call, callback) => {
+    const started = performance.now()
+    const requestId = requestIdOf(call.metadata)
+    const budget = remainingMs(call.getDeadline())
+
+    const handled =
+      budget === undefined
+        ? handle(call.request)
+        : handle(call.request).pipe(
+            Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) })
+          )
+
+    const program = handled.pipe(
+      Effect.withSpan(spanName, {
+        kind: "server",
+        attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "request.id": requestId }
+      }),
+      Effect.onExit((exit) => {
+        const durationMs = Math.round((performance.now() - started) * 100) / 100
+        if (Exit.isSuccess(exit)) {
+          callback(null, exit.value)
+          return Effect.logInfo("gRPC request completed").pipe(
+            Effect.annotateLogs({ code: "OK", duration_ms: durationMs })
+          )
+        }
+        const outcome = outcomeOfCause(exit.cause)
+        callback({ code: outcome.status.grpc, details: outcome.status.message })
+        const fields = { code: grpcCodeName(outcome.status.grpc), duration_ms: durationMs }
+        switch (outcome._tag) {
+          case "Defect":
+            return Effect.logError("gRPC request failed", exit.cause).pipe(Effect.annotateLogs(fields))
+          case "Interrupted":
+            return Effect.logInfo("gRPC request failed").pipe(Effect.annotateLogs(fields))
+          case "Failure": {
+            const serverSide =
+              outcome.status.grpc === GrpcCode.UNAVAILABLE || outcome.status.grpc === GrpcCode.DEADLINE_EXCEEDED
+            const log = serverSide ? Effect.logWarning : Effect.logInfo
+            return log("gRPC request failed", ...(serverSide ? [Cause.fail(outcome.error)] : [])).pipe(
+              Effect.annotateLogs({ ...fields, error: outcome.status.message })
+            )
+          }
+        }
+      }),
+      Effect.annotateLogs({ method: path, request_id: requestId })
+    )
+
+    const cancel = run(program)
+    call.on("cancelled", () => cancel())
+  }
+}

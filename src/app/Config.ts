@@ -1,0 +1,138 @@
+import { existsSync, readFileSync } from "node:fs"
+import { parseEnv } from "node:util"
+import { Config, ConfigError, ConfigProvider, Duration, Either, Option, Redacted } from "effect"
+
+// Every environment variable the service reads is declared here (documented in docs/configuration.md).
+// Names and defaults follow the Go boilerplate where they apply, so a deployment can switch without renaming.
+
+const GO_DURATION = /^(\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** Go's time.ParseDuration syntax ("500ms", "1m30s", "1h"); "0" means zero. */
+export const parseGoDuration = (text: string): Option.Option<Duration.Duration> => {
+  if (text === "0") return Option.some(Duration.zero)
+  if (!GO_DURATION.test(text)) return Option.none()
+  let ms = 0
+  for (const [, value, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
+    ms += Number(value) * (UNIT_MS[unit ?? "ms"] ?? 1)
+  }
+  return Option.some(Duration.millis(ms))
+}
+
+/**
+ * A variable parsed from its text; an unparsable value fails with the variable's name (Config adds it to the
+ * path) and, unless secret, the start of the value. A default is applied after this, so it never hides a typo.
+ */
+const parsed = <A>(name: string, parse: (text: string) => Option.Option<A>, expected: string, secret = false) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((value) =>
+      Option.match(parse(value), {
+        onNone: () =>
+          Either.left(
+            ConfigError.InvalidData([], `Expected ${expected}${secret ? "" : `, got "${value.slice(0, 64)}"`}`)
+          ),
+        onSome: Either.right
+      })
+    )
+  )
+
+const duration = (name: string) => parsed(name, parseGoDuration, "a duration such as 500ms, 5s or 1m30s")
+
+const intInRange = (name: string, min: number, max: number) =>
+  parsed(
+    name,
+    (text) =>
+      /^-?\d+$/.test(text) && Number(text) >= min && Number(text) <= max ? Option.some(Number(text)) : Option.none(),
+    `an integer from ${min} to ${max}`
+  )
+
+export interface ListenAddress {
+  /** Empty for "all interfaces", as in Go's ":5000". */
+  readonly host: string
+  readonly port: number
+}
+
+/** Go's host:port listen address: ":5000", "127.0.0.1:5000", "[::1]:5000"; port 0 picks a free port. */
+export const parseListenAddress = (text: string): Option.Option<ListenAddress> => {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]*):(\d{1,5})$/.exec(text)
+  if (!match) return Option.none()
+  const port = Number(match[2])
+  return port > 65535 ? Option.none() : Option.some({ host: (match[1] ?? "").replace(/^\[|\]$/g, ""), port })
+}
+
+const listenAddress = (name: string) =>
+  parsed(name, parseListenAddress, 'host:port such as ":5000" or "127.0.0.1:5000"')
+
+const postgresUrl = (name: string) =>
+  parsed(
+    name,
+    (text) => (/^postgres(ql)?:\/\/\S+$/.test(text) ? Option.some(Redacted.make(text)) : Option.none()),
+    "a postgres:// or postgresql:// URL (the value is secret and not shown)",
+    true
+  )
+
+export const LogLevelName = Config.literal("trace", "debug", "info", "warning", "error", "fatal", "none")
+
+export const AppConfig = Config.all({
+  log: Config.all({
+    level: LogLevelName("LOG_LEVEL").pipe(Config.withDefault("info" as const)),
+    format: Config.literal("json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("json" as const))
+  }),
+  grpc: Config.all({
+    address: listenAddress("GRPC_SERVER_URL").pipe(Config.withDefault({ host: "", port: 5000 })),
+    maxReceiveMessageBytes: intInRange("GRPC_MAX_RECEIVE_MESSAGE_BYTES", 1024, 64 * 1024 * 1024).pipe(
+      Config.withDefault(1024 * 1024)
+    ),
+    maxSendMessageBytes: intInRange("GRPC_MAX_SEND_MESSAGE_BYTES", 1024, 64 * 1024 * 1024).pipe(
+      Config.withDefault(4 * 1024 * 1024)
+    ),
+    reflection: Config.boolean("GRPC_REFLECTION").pipe(Config.withDefault(true)),
+    shutdownTimeout: duration("GRPC_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+  }),
+  database: Config.all({
+    dsn: postgresUrl("DATABASE_DSN").pipe(Config.option),
+    driver: Config.literal("postgres")("DATABASE_DRIVER").pipe(Config.withDefault("postgres" as const)),
+    migrate: Config.boolean("DATABASE_MIGRATE").pipe(Config.option),
+    embeddedDir: Config.string("DATABASE_EMBEDDED_DIR").pipe(Config.option),
+    poolMaxOpen: intInRange("DATABASE_POOL_MAX_OPEN", 1, 1000).pipe(Config.withDefault(10)),
+    poolMaxIdle: intInRange("DATABASE_POOL_MAX_IDLE", 0, 1000).pipe(Config.option),
+    poolMaxLifetime: duration("DATABASE_POOL_MAX_LIFETIME").pipe(Config.withDefault(Duration.hours(1))),
+    idleTimeout: duration("DATABASE_POOL_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+    connectTimeout: duration("DATABASE_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+    statementTimeout: duration("DATABASE_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
+  }),
+  cache: Config.all({
+    maxEntries: intInRange("CACHE_MAX_ENTRIES", 1, 10_000_000).pipe(Config.withDefault(10_000)),
+    ttl: duration("CACHE_TTL").pipe(Config.withDefault(Duration.seconds(60)))
+  })
+})
+export type AppConfig = Config.Config.Success<typeof AppConfig>
+
+/**
+ * The process environment over the variables of a `.env` file (the environment wins). An empty value counts
+ * as unset, as in the Go service, so `FOO=` in a compose file selects the default.
+ */
+export const envConfigProvider = (
+  env: NodeJS.ProcessEnv = process.env,
+  dotEnvPath: string | undefined = ".env"
+): ConfigProvider.ConfigProvider => {
+  const merged = new Map<string, string>()
+  const fromFile = dotEnvPath !== undefined && existsSync(dotEnvPath) ? parseEnv(readFileSync(dotEnvPath, "utf8")) : {}
+  for (const source of [fromFile, env]) {
+    for (const [key, value] of Object.entries(source)) {
+      if (value !== undefined && value !== "") merged.set(key, value)
+    }
+  }
+  return ConfigProvider.fromMap(merged)
+}
+
+/** Every invalid or missing variable in a ConfigError, as "NAME: reason" lines. */
+export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> =>
+  ConfigError.reduceWithContext(error, undefined, {
+    andCase: (_, left: ReadonlyArray<string>, right: ReadonlyArray<string>) => [...left, ...right],
+    orCase: (_, left: ReadonlyArray<string>, right: ReadonlyArray<string>) => [...left, ...right],
+    invalidDataCase: (_, path, message) => [`${path.join("_")}: ${message}`],
+    missingDataCase: (_, path, message) => [`${path.join("_")}: ${message}`],
+    sourceUnavailableCase: (_, path, message) => [`${path.join("_")}: ${message}`],
+    unsupportedCase: (_, path, message) => [`${path.join("_")}: ${message}`]
+  })

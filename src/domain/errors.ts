@@ -1,0 +1,53 @@
+import { Schema } from "effect"
+
+/** A request field failed validation. `field` is the wire name (for example `user_id`). */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  field: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `invalid ${this.field}: ${this.reason}`
+  }
+}
+
+export class UserNotFound extends Schema.TaggedError<UserNotFound>()("UserNotFound", {
+  id: Schema.BigIntFromSelf
+}) {
+  override get message(): string {
+    return `user ${this.id} not found`
+  }
+}
+
+export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
+  email: Schema.String
+}) {
+  override get message(): string {
+    return `email ${this.email} is already taken`
+  }
+}
+
+/** The request's time budget (the client's deadline) ran out. */
+export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("DeadlineExceeded", {
+  timeoutMs: Schema.Number
+}) {
+  override get message(): string {
+    return `deadline exceeded after ${this.timeoutMs} ms`
+  }
+}
+
+/**
+ * A dependency (database, cache, upstream) failed or could not be reached. The cause stays on the
+ * server: it is logged, never sent to clients.
+ */
+export class DependencyUnavailable extends Schema.TaggedError<DependencyUnavailable>()("DependencyUnavailable", {
+  dependency: Schema.String,
+  operation: Schema.String,
+  cause: Schema.optional(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `${this.dependency} unavailable (${this.operation})`
+  }
+}
+
+/** Every error a use case may fail with. The edge maps each one to a status (see adapters/edge). */
+export type AppError = InvalidArgument | UserNotFound | EmailTaken | DeadlineExceeded | DependencyUnavailable
