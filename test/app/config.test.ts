@@ -1,0 +1,84 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
+import { AppConfig, envConfigProvider, parseGoDuration, parseListenAddress } from "../../src/app/Config.js"
+import { loadConfig } from "../../src/app/Main.js"
+
+const load = (env: Record<string, string>) =>
+  loadConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+
+describe("configuration", () => {
+  it("parses Go durations", () => {
+    assert.deepStrictEqual(parseGoDuration("1h").pipe(Option.map(Duration.toMillis)), Option.some(3_600_000))
+    assert.deepStrictEqual(parseGoDuration("1m30s").pipe(Option.map(Duration.toMillis)), Option.some(90_000))
+    assert.deepStrictEqual(parseGoDuration("250ms").pipe(Option.map(Duration.toMillis)), Option.some(250))
+    assert.deepStrictEqual(parseGoDuration("0").pipe(Option.map(Duration.toMillis)), Option.some(0))
+    for (const bad of ["5", "5 seconds", "-1s", "1d", ""]) assert.isTrue(Option.isNone(parseGoDuration(bad)), bad)
+  })
+
+  it("parses Go listen addresses", () => {
+    assert.deepStrictEqual(parseListenAddress(":5000"), Option.some({ host: "", port: 5000 }))
+    assert.deepStrictEqual(parseListenAddress("127.0.0.1:0"), Option.some({ host: "127.0.0.1", port: 0 }))
+    assert.deepStrictEqual(parseListenAddress("[::1]:5000"), Option.some({ host: "::1", port: 5000 }))
+    assert.deepStrictEqual(parseListenAddress("localhost:5000"), Option.some({ host: "localhost", port: 5000 }))
+    for (const bad of ["5000", ":70000", "host:", "a b:1"]) assert.isTrue(Option.isNone(parseListenAddress(bad)), bad)
+  })
+
+  it.effect("defaults to the Go service's values and the embedded database", () =>
+    Effect.gen(function* () {
+      const config = yield* load({})
+      assert.deepStrictEqual(config.grpc.address, { host: "", port: 5000 })
+      assert.strictEqual(config.grpc.maxReceiveMessageBytes, 1024 * 1024)
+      assert.isTrue(Option.isNone(config.database.dsn))
+      assert.strictEqual(Duration.toMillis(config.database.poolMaxLifetime), 3_600_000)
+      assert.strictEqual(config.log.format, "json")
+    })
+  )
+
+  it.effect("names every invalid variable at once and never echoes a secret", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        load({
+          GRPC_SERVER_URL: "5000",
+          DATABASE_DSN: "mysql://user:hunter2@db/app",
+          DATABASE_POOL_MAX_OPEN: "lots",
+          DATABASE_POOL_MAX_LIFETIME: "1 hour",
+          LOG_LEVEL: "loud"
+        })
+      )
+      const names = error.problems.map((line) => line.split(":")[0]).sort()
+      assert.deepStrictEqual(names, [
+        "DATABASE_DSN",
+        "DATABASE_POOL_MAX_LIFETIME",
+        "DATABASE_POOL_MAX_OPEN",
+        "GRPC_SERVER_URL",
+        "LOG_LEVEL"
+      ])
+      assert.notInclude(error.message, "hunter2")
+    })
+  )
+
+  it.effect("never replaces an invalid value by the default", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(load({ DATABASE_POOL_MAX_OPEN: "0" }))
+      assert.deepStrictEqual(error.problems, ['DATABASE_POOL_MAX_OPEN: Expected an integer from 1 to 1000, got "0"'])
+    })
+  )
+
+  it.effect("reads .env under the environment, and treats empty values as unset", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "env-"))
+      writeFileSync(join(dir, ".env"), "DATABASE_DSN=postgres://file@db/app\nGRPC_SERVER_URL=:6000\nLOG_LEVEL=debug\n")
+      const provider = envConfigProvider({ GRPC_SERVER_URL: "127.0.0.1:7000", LOG_LEVEL: "" }, join(dir, ".env"))
+      const config = yield* AppConfig.pipe(Effect.withConfigProvider(provider))
+      assert.strictEqual(
+        Option.map(config.database.dsn, Redacted.value).pipe(Option.getOrNull),
+        "postgres://file@db/app"
+      )
+      assert.deepStrictEqual(config.grpc.address, { host: "127.0.0.1", port: 7000 })
+      assert.strictEqual(config.log.level, "debug")
+    })
+  )
+})

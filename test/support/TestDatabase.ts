@@ -1,0 +1,69 @@
+import { randomBytes } from "node:crypto"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { inject } from "vitest"
+import { startEmbeddedPostgres } from "../../src/adapters/pglite/EmbeddedPostgres.js"
+import { runMigrations } from "../../src/adapters/postgres/Migrations.js"
+import { PgDatabaseLive } from "../../src/adapters/postgres/PgDatabase.js"
+
+/** The URL of a database that exists only for this suite. */
+export class FreshDatabaseUrl extends Context.Tag("test/FreshDatabaseUrl")<
+  FreshDatabaseUrl,
+  { readonly url: Redacted.Redacted<string>; readonly source: string }
+>() {}
+
+const withDatabase = (url: string, database: string): string => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+/** A new, empty database on a Postgres server, dropped (with its connections) when the scope closes. */
+const onServer = (adminUrl: string, source: string) =>
+  Layer.scoped(
+    FreshDatabaseUrl,
+    Effect.gen(function* () {
+      const admin = yield* SqlClient.SqlClient
+      const name = `test_${process.pid}_${randomBytes(4).toString("hex")}`
+      yield* Effect.acquireRelease(admin.unsafe(`CREATE DATABASE ${name}`), () =>
+        admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.orDie)
+      )
+      return { url: Redacted.make(withDatabase(adminUrl, name)), source }
+    }).pipe(Effect.orDie)
+  ).pipe(Layer.provide(PgClient.layer({ url: Redacted.make(adminUrl), maxConnections: 1 }).pipe(Layer.orDie)))
+
+/** A fresh embedded Postgres (PGlite) for this suite alone. */
+export const EmbeddedDatabaseUrl = Layer.scoped(
+  FreshDatabaseUrl,
+  startEmbeddedPostgres({ dataDir: Option.none(), maxConnections: 4 }).pipe(
+    Effect.map((url) => ({ url, source: "embedded" }))
+  )
+)
+
+/** A fresh database from the source the harness chose (see globalSetup). */
+export const HarnessDatabaseUrl = Layer.suspend(() => {
+  const adminUrl = inject("postgresAdminUrl")
+  return adminUrl === "" ? EmbeddedDatabaseUrl : onServer(adminUrl, inject("postgresSource"))
+})
+
+/** A migrated SqlClient on the given fresh database. */
+export const migratedClient = (database: Layer.Layer<FreshDatabaseUrl>) =>
+  Layer.unwrapEffect(
+    Effect.map(FreshDatabaseUrl, ({ url, source }) =>
+      Layer.effectDiscard(runMigrations).pipe(
+        Layer.provideMerge(
+          PgDatabaseLive({
+            url,
+            maxConnections: source === "embedded" ? 4 : 5,
+            idleTimeout: Duration.seconds(30),
+            connectTimeout: Duration.seconds(5),
+            connectionTTL: Duration.minutes(10),
+            statementTimeout: Duration.seconds(5)
+          })
+        )
+      )
+    )
+  ).pipe(Layer.provideMerge(database))
+
+export type MigratedClient = SqlClient.SqlClient | PgClient.PgClient | FreshDatabaseUrl
