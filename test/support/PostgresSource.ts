@@ -30,6 +30,21 @@ const withoutPassword = (url: string): string => url.replace(/\/\/([^:@/]+):[^@/
  * server answers there, else the embedded Postgres. Says which one it took, and why the others were passed over.
  */
 export const choosePostgresSource = async (log: (line: string) => void): Promise<PostgresSource> => {
+  // TEST_POSTGRES_SOURCE=embedded (or local) skips the search, e.g. to run the suites on PGlite on purpose.
+  const forced = process.env.TEST_POSTGRES_SOURCE
+  if (forced === "embedded") {
+    log("Postgres for tests: embedded PGlite, one per suite (TEST_POSTGRES_SOURCE=embedded)")
+    return { kind: "embedded" }
+  }
+  if (forced === "local") {
+    const problem = await probePostgres(LOCAL_POSTGRES_URL)
+    if (problem !== undefined)
+      throw new Error(`TEST_POSTGRES_SOURCE=local but 127.0.0.1:5432 does not answer: ${problem}`)
+    log("Postgres for tests: local server at 127.0.0.1:5432 (TEST_POSTGRES_SOURCE=local)")
+    return { kind: "local", adminUrl: LOCAL_POSTGRES_URL }
+  }
+  if (forced !== undefined && forced !== "")
+    throw new Error(`TEST_POSTGRES_SOURCE must be embedded or local, not ${forced}`)
   const fromEnv = process.env.TEST_DATABASE_URL
   if (fromEnv !== undefined && fromEnv !== "") {
     const problem = await probePostgres(fromEnv)

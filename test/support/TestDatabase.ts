@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { inject } from "vitest"
 import { startEmbeddedPostgres } from "../../src/adapters/pglite/EmbeddedPostgres.js"
 import { runMigrations } from "../../src/adapters/postgres/Migrations.js"
@@ -64,6 +64,6 @@ export const migratedClient = (database: Layer.Layer<FreshDatabaseUrl>) =>
         )
       )
     )
-  ).pipe(Layer.provideMerge(database))
+  ).pipe(Layer.provideMerge(database), Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
 
 export type MigratedClient = SqlClient.SqlClient | PgClient.PgClient | FreshDatabaseUrl

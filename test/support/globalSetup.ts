@@ -11,6 +11,11 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject) {
   const source = await choosePostgresSource((line) => console.log(`[test harness] ${line}`))
+  if (source.kind === "embedded") {
+    console.log(
+      "[test harness] Skipping the tests that need a Postgres server (a cancelled call's query leaving pg_stat_activity, statement_timeout): PGlite runs a single backend. Set TEST_DATABASE_URL to run them."
+    )
+  }
   project.provide("postgresSource", source.kind)
   project.provide("postgresAdminUrl", source.kind === "embedded" ? "" : source.adminUrl)
   return async () => {

@@ -1,0 +1,59 @@
+import { Effect } from "effect"
+import { afterAll, assert, describe, it } from "vitest"
+import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { clientsFor, unary } from "../support/grpc.js"
+import { portOf, startService, stopAll } from "../support/process.js"
+
+afterAll(stopAll)
+
+const listening = (line: Record<string, unknown>) => line.message === "gRPC server listening"
+
+const sayHello = (port: number, userId: bigint) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.flatMap(clientsFor(port), ({ greeter }) =>
+        unary<SayHelloResponse>((cb) => greeter.sayHello({ userId }, cb))
+      )
+    )
+  )
+
+describe("the service process", () => {
+  it("starts with no configuration on the embedded Postgres, greets Alice, and exits 0 on SIGTERM", async () => {
+    const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0" })
+    const port = portOf(await service.waitForLog(listening, 20_000))
+    assert.isTrue(service.logs.some((l) => String(l.message).startsWith("Using the embedded Postgres")))
+    const reply = await sayHello(port, 1n)
+    assert.strictEqual(reply.message, "Hello, Alice!")
+    assert.strictEqual(reply.user?.email, "alice@example.com")
+
+    service.child.kill("SIGTERM")
+    const { code } = await service.exited
+    assert.strictEqual(code, 0)
+    assert.isTrue(service.logs.some((l) => l.message === "gRPC server stopped"))
+  })
+
+  it("exits 0 on SIGINT too", async () => {
+    const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0" })
+    await service.waitForLog(listening, 20_000)
+    service.child.kill("SIGINT")
+    assert.strictEqual((await service.exited).code, 0)
+  })
+
+  it("refuses to start on invalid configuration, naming every bad variable, with a non-zero exit", async () => {
+    const service = startService({
+      GRPC_SERVER_URL: "5000",
+      DATABASE_POOL_MAX_OPEN: "many",
+      DATABASE_DSN: "mysql://admin:s3cret@db/app"
+    })
+    const { code } = await service.exited
+    assert.strictEqual(code, 1)
+    const error = service.logs.find((l) => l.level === "error")
+    assert.match(String(error?.message), /^Invalid configuration: /)
+    assert.deepStrictEqual(((error?.invalid ?? []) as ReadonlyArray<string>).map((p) => p.split(":")[0]).sort(), [
+      "DATABASE_DSN",
+      "DATABASE_POOL_MAX_OPEN",
+      "GRPC_SERVER_URL"
+    ])
+    assert.notInclude(JSON.stringify(service.logs), "s3cret")
+  })
+})

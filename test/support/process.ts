@@ -1,0 +1,88 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { createRequire } from "node:module"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath, pathToFileURL } from "node:url"
+
+const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url))
+// tsx's loader, resolved from the repository: the child runs in a temporary directory with no node_modules.
+const TSX = pathToFileURL(
+  createRequire(import.meta.url)
+    .resolve("tsx/package.json")
+    .replace(/package\.json$/, "dist/loader.mjs")
+).href
+
+export interface ServiceProcess {
+  readonly child: ChildProcess
+  /** Every JSON log line so far. */
+  readonly logs: Array<Record<string, unknown>>
+  readonly stderr: Array<string>
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+  /** Resolves with the first log line that matches, or rejects after `ms` (bounded wait). */
+  readonly waitForLog: (
+    match: (line: Record<string, unknown>) => boolean,
+    ms: number
+  ) => Promise<Record<string, unknown>>
+}
+
+/**
+ * Runs `src/main.ts` as `npm start` does, in an empty working directory (no stray .env) with only the given
+ * environment. The process is killed when the test forgets to stop it (see `stopAll`).
+ */
+export const startService = (env: Record<string, string>): ServiceProcess => {
+  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+    cwd: mkdtempSync(join(tmpdir(), "service-")),
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  running.add(child)
+  const logs: Array<Record<string, unknown>> = []
+  const stderr: Array<string> = []
+  child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString()))
+  const waiters = new Set<() => void>()
+  createInterface({ input: child.stdout ?? process.stdin }).on("line", (line) => {
+    try {
+      logs.push(JSON.parse(line))
+    } catch {
+      logs.push({ message: line })
+    }
+    for (const wake of waiters) wake()
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => {
+      running.delete(child)
+      for (const wake of waiters) wake()
+      resolve({ code, signal })
+    })
+  )
+  const waitForLog = (match: (line: Record<string, unknown>) => boolean, ms: number) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const found = logs.find(match)
+        if (found !== undefined) return done(() => resolve(found))
+        if (child.exitCode !== null)
+          return done(() => reject(new Error(`service exited: ${JSON.stringify(logs)} ${stderr.join("")}`)))
+      }
+      const timer = setTimeout(() => done(() => reject(new Error(`no such log line within ${ms} ms`))), ms)
+      const done = (settle: () => void) => {
+        clearTimeout(timer)
+        waiters.delete(check)
+        settle()
+      }
+      waiters.add(check)
+      check()
+    })
+  return { child, logs, stderr, exited, waitForLog }
+}
+
+const running = new Set<ChildProcess>()
+
+/** Kills whatever a test left running (by the PIDs this module started). */
+export const stopAll = () => {
+  for (const child of running) child.kill("SIGKILL")
+}
+
+/** The port in a "gRPC server listening" line's address ("127.0.0.1:43121"). */
+export const portOf = (line: Record<string, unknown>): number => Number(String(line.address).split(":").at(-1))
