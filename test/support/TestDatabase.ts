@@ -51,7 +51,8 @@ export const HarnessDatabaseUrl = Layer.suspend(() => {
 export const migratedClient = (database: Layer.Layer<FreshDatabaseUrl>) =>
   Layer.unwrapEffect(
     Effect.map(FreshDatabaseUrl, ({ url, source }) =>
-      Layer.effectDiscard(runMigrations).pipe(
+      // Quiet only the migration itself: a log-level Layer here would leak into every layer built after it.
+      Layer.effectDiscard(runMigrations.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).pipe(
         Layer.provideMerge(
           PgDatabaseLive({
             url,
@@ -64,6 +65,6 @@ export const migratedClient = (database: Layer.Layer<FreshDatabaseUrl>) =>
         )
       )
     )
-  ).pipe(Layer.provideMerge(database), Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
+  ).pipe(Layer.provideMerge(database))
 
 export type MigratedClient = SqlClient.SqlClient | PgClient.PgClient | FreshDatabaseUrl
