@@ -143,6 +143,19 @@ layer(Service, { timeout: "60 seconds", excludeTestServices: true })("gRPC end t
     })
   )
 
+  it.scoped("refuses a request over the 1 MiB receive limit with RESOURCE_EXHAUSTED", () =>
+    Effect.gen(function* () {
+      const { users } = yield* clientsFor((yield* GrpcServer).port)
+      const huge = "x".repeat(2 * 1024 * 1024)
+      const answer = yield* statusOf(
+        unary<CreateUserResponse>((cb) => users.createUser({ name: huge, email: "a@b.co" }, cb))
+      )
+      assert.strictEqual(answer.code, status.RESOURCE_EXHAUSTED)
+      // The server is still fine afterwards.
+      assert.strictEqual((yield* unary<GetUserResponse>((cb) => users.getUser({ id: 1n }, cb))).user?.name, "Alice")
+    })
+  )
+
   it.scoped("lists its services through reflection, as grpcurl does", () =>
     Effect.gen(function* () {
       const services = yield* listServicesByReflection((yield* GrpcServer).port)

@@ -34,6 +34,7 @@ export const unaryHandler = <Req, Res>(
 
   return (call, callback) => {
     const started = performance.now()
+    let finished = false
     const requestId = requestIdOf(call.metadata)
     const budget = remainingMs(call.getDeadline())
 
@@ -50,6 +51,7 @@ export const unaryHandler = <Req, Res>(
         attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "request.id": requestId }
       }),
       Effect.onExit((exit) => {
+        finished = true
         const durationMs = Math.round((performance.now() - started) * 100) / 100
         if (Exit.isSuccess(exit)) {
           callback(null, exit.value)
@@ -79,6 +81,9 @@ export const unaryHandler = <Req, Res>(
     )
 
     const cancel = run(program)
-    call.on("cancelled", () => cancel())
+    // grpc-js also emits "cancelled" after some completed calls: only a call still running needs interrupting.
+    call.on("cancelled", () => {
+      if (!finished) cancel()
+    })
   }
 }
