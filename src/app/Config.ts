@@ -73,11 +73,14 @@ const postgresUrl = (name: string) =>
 
 export const LogLevelName = Config.literal("trace", "debug", "info", "warning", "error", "fatal", "none")
 
+/** Read on its own first: failures to start are logged with the configured logger when it is valid. */
+export const LogConfig = Config.all({
+  level: LogLevelName("LOG_LEVEL").pipe(Config.withDefault("info" as const)),
+  format: Config.literal("json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("json" as const))
+})
+
 export const AppConfig = Config.all({
-  log: Config.all({
-    level: LogLevelName("LOG_LEVEL").pipe(Config.withDefault("info" as const)),
-    format: Config.literal("json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("json" as const))
-  }),
+  log: LogConfig,
   grpc: Config.all({
     address: listenAddress("GRPC_SERVER_URL").pipe(Config.withDefault({ host: "", port: 5000 })),
     maxReceiveMessageBytes: intInRange("GRPC_MAX_RECEIVE_MESSAGE_BYTES", 1024, 64 * 1024 * 1024).pipe(

@@ -1,6 +1,6 @@
-import { Cause, Data, Effect, Layer } from "effect"
+import { Cause, Data, Effect, Layer, Option } from "effect"
 import { LoggerLive } from "../adapters/observability/Logger.js"
-import { AppConfig, describeConfigError, envConfigProvider } from "./Config.js"
+import { AppConfig, describeConfigError, envConfigProvider, LogConfig } from "./Config.js"
 
 export class InvalidConfiguration extends Data.TaggedError("InvalidConfiguration")<{
   readonly problems: ReadonlyArray<string>
@@ -17,8 +17,7 @@ export const loadConfig = AppConfig.pipe(
 
 // The log settings are needed before the rest of the configuration is known to be valid.
 const LoggerFromEnv = Layer.unwrapEffect(
-  AppConfig.pipe(
-    Effect.map((config) => config.log),
+  LogConfig.pipe(
     Effect.orElseSucceed(() => ({ level: "info", format: "json" }) as const),
     Effect.map(LoggerLive)
   )
@@ -28,12 +27,12 @@ const LoggerFromEnv = Layer.unwrapEffect(
  * Runs a program the way every entry point (service, migrations, seeds) runs: configuration from the
  * environment and `.env`, the configured logger, and one log line for a failure to start.
  */
-export const runEntryPoint = <A, E, R extends never>(program: Effect.Effect<A, E | InvalidConfiguration, R>) =>
+export const runEntryPoint = <A, E>(program: Effect.Effect<A, E>) =>
   program.pipe(
     Effect.tapErrorCause((cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.void
       const failure = Cause.failureOption(cause)
-      return failure._tag === "Some" && failure.value instanceof InvalidConfiguration
+      return Option.isSome(failure) && failure.value instanceof InvalidConfiguration
         ? Effect.logError(failure.value.message).pipe(Effect.annotateLogs({ invalid: failure.value.problems }))
         : Effect.logError("Stopped by an error", cause)
     }),
