@@ -1,10 +1,11 @@
 import { Effect, Option } from "effect"
-import { type DependencyUnavailable, UserNotFound } from "../domain/errors.js"
+import { UserNotFound } from "../domain/errors.js"
 import { decodePageToken, encodePageToken, pageSize } from "../domain/Page.js"
 import { Email, type User, UserId, UserName, type UserPatch } from "../domain/User.js"
 import { validateField } from "../domain/Validation.js"
 import { UserCache } from "../ports/UserCache.js"
 import { UserRepository } from "../ports/UserRepository.js"
+import { makeUserLoader } from "./UserLoader.js"
 
 export interface UserPage {
   readonly users: ReadonlyArray<User>
@@ -12,34 +13,35 @@ export interface UserPage {
   readonly nextPageToken: string
 }
 
-/** User use cases. Reads go cache → repository → cache set; writes go repository → cache invalidation. */
+/**
+ * User use cases. Reads go cache → repository → cache fill (through the loader, which coalesces and batches);
+ * writes go repository → cache invalidation.
+ */
 export class Users extends Effect.Service<Users>()("effect-microservice/Users", {
   effect: Effect.gen(function* () {
     const repository = yield* UserRepository
     const cache = yield* UserCache
-
-    // The cache is an optimisation: its failures are logged and the request goes on without it.
-    const cacheFailOpen = <A>(operation: string, effect: Effect.Effect<A, DependencyUnavailable>, fallback: A) =>
-      effect.pipe(
-        Effect.catchAll((error) =>
-          Effect.logWarning("cache call failed; continuing without the cache").pipe(
-            Effect.annotateLogs({ operation, error: error.message }),
-            Effect.as(fallback)
-          )
-        )
-      )
+    const loader = yield* makeUserLoader
 
     const findById = Effect.fn("Users.findById")(function* (id: UserId) {
       yield* Effect.annotateCurrentSpan("user.id", String(id))
-      const cached = yield* cacheFailOpen("get", cache.get(id), Option.none<User>())
-      if (Option.isSome(cached)) return cached.value
-      const found = yield* repository.findById(id)
+      const found = yield* loader.findById(id)
       if (Option.isNone(found)) return yield* new UserNotFound({ id })
-      yield* cacheFailOpen("set", cache.set(found.value), undefined)
       return found.value
     })
 
-    const invalidate = (id: UserId) => cacheFailOpen("invalidate", cache.invalidate(id), undefined)
+    // After a committed write. The cache is an optimisation: a failure here is logged, not returned, and the
+    // entry's TTL bounds how long another reader can see the old value.
+    const invalidate = (id: UserId) =>
+      cache
+        .invalidate(id)
+        .pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("cache invalidation failed; the entry expires with its TTL").pipe(
+              Effect.annotateLogs({ user_id: String(id), error: error.message })
+            )
+          )
+        )
 
     const get = Effect.fn("Users.get")(function* (rawId: bigint) {
       return yield* findById(yield* validateField(UserId, "id")(rawId))

@@ -8,6 +8,8 @@ export class UserRepository extends Context.Tag("effect-microservice/UserReposit
   UserRepository,
   {
     readonly findById: (id: UserId) => Effect.Effect<Option.Option<User>, DependencyUnavailable>
+    /** The users that exist among `ids`, in one query, in no particular order. */
+    readonly findByIds: (ids: ReadonlyArray<UserId>) => Effect.Effect<ReadonlyArray<User>, DependencyUnavailable>
     /** Up to `limit` users with id greater than `afterId`, in ascending id order. */
     readonly list: (options: {
       readonly afterId: UserId | undefined

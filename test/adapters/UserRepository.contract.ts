@@ -28,6 +28,20 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
       })
     )
 
+    it.effect("findByIds returns the users that exist among the ids, in one call", () =>
+      Effect.gen(function* () {
+        const repository = yield* UserRepository
+        const a = yield* repository.insert({ name: "Ann", email: email("ann") })
+        const b = yield* repository.insert({ name: "Ben", email: email("ben") })
+        const found = yield* repository.findByIds([a.id, UserId.make(MAX_USER_ID), b.id])
+        assert.deepStrictEqual(
+          found.map((u) => u.id).sort((x, y) => (x < y ? -1 : 1)),
+          [a.id, b.id]
+        )
+        assert.deepStrictEqual(yield* repository.findByIds([]), [])
+      })
+    )
+
     it.effect("insert fails with EmailTaken when the email exists", () =>
       Effect.gen(function* () {
         const repository = yield* UserRepository

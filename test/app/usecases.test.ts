@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { MemoryUserCacheLive } from "../../src/adapters/memory/MemoryUserCache.js"
 import { MemoryUserRepositoryLive } from "../../src/adapters/memory/MemoryUserRepository.js"
 import { Greeter } from "../../src/app/Greeter.js"
@@ -8,6 +8,7 @@ import { type AppError, DependencyUnavailable } from "../../src/domain/errors.js
 import { UserId } from "../../src/domain/User.js"
 import { UserCache } from "../../src/ports/UserCache.js"
 import { UserRepository } from "../../src/ports/UserRepository.js"
+import { lookup } from "../adapters/UserCache.contract.js"
 import { stub } from "../support/stub.js"
 
 const seed = [
@@ -24,10 +25,10 @@ const countingRepository = () => {
     Effect.map(UserRepository, (inner) =>
       UserRepository.of({
         ...inner,
-        findById: (id) =>
+        findByIds: (ids) =>
           Effect.zipRight(
             Effect.sync(() => counter.reads++),
-            inner.findById(id)
+            inner.findByIds(ids)
           )
       })
     )
@@ -91,8 +92,8 @@ describe("Greeter.sayHello", () => {
         UseCases(
           MemoryUserRepositoryLive(seed),
           stub(UserCache, {
-            get: () => Effect.fail(new DependencyUnavailable({ dependency: "cache", operation: "get" })),
-            set: () => Effect.fail(new DependencyUnavailable({ dependency: "cache", operation: "set" })),
+            getMany: () => Effect.fail(new DependencyUnavailable({ dependency: "cache", operation: "getMany" })),
+            fill: () => Effect.fail(new DependencyUnavailable({ dependency: "cache", operation: "fill" })),
             invalidate: () => Effect.fail(new DependencyUnavailable({ dependency: "cache", operation: "invalidate" }))
           })
         )
@@ -127,14 +128,14 @@ describe("Users", () => {
   it.effect("invalidates the cache on update and delete, so reads never see the old user", () =>
     Effect.gen(function* () {
       const users = yield* Users
-      const cacheEntries = yield* UserCache
+      const cached = Effect.map(lookup(UserId.make(2n)), (found) => found._tag)
       yield* users.get(2n)
-      assert.isTrue(Option.isSome(yield* cacheEntries.get(UserId.make(2n))))
+      assert.strictEqual(yield* cached, "Hit")
       yield* users.update({ id: 2n, name: "Robert" })
-      assert.isTrue(Option.isNone(yield* cacheEntries.get(UserId.make(2n))))
+      assert.strictEqual(yield* cached, "Miss")
       assert.strictEqual((yield* users.get(2n)).name, "Robert")
       yield* users.delete(2n)
-      assert.isTrue(Option.isNone(yield* cacheEntries.get(UserId.make(2n))))
+      assert.strictEqual(yield* cached, "Miss")
       assert.strictEqual((yield* errorOf(users.get(2n))).tag, "UserNotFound")
     }).pipe(Effect.provide(UseCases(MemoryUserRepositoryLive(seed)).pipe(Layer.provideMerge(cache))))
   )

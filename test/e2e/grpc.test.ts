@@ -196,7 +196,7 @@ layer(Service, { timeout: "60 seconds", excludeTestServices: true })("gRPC end t
         Effect.zipRight(sql<{ pid: number }>`
         SELECT pid FROM pg_stat_activity
         WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
-          AND query LIKE '%FROM users WHERE id = $1%'`)
+          AND query LIKE '%FROM users WHERE id = ANY($1)%'`)
       )
     )
 

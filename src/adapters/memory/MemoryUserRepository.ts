@@ -20,6 +20,8 @@ export const MemoryUserRepositoryLive = (seed: ReadonlyArray<{ readonly name: st
     return UserRepository.of({
       findById: (id) =>
         Effect.sync(() => Option.fromNullable(rows.get(id))).pipe(Effect.withSpan("UserRepository.findById")),
+      findByIds: (ids) =>
+        Effect.sync(() => ids.flatMap((id) => rows.get(id) ?? [])).pipe(Effect.withSpan("UserRepository.findByIds")),
       list: ({ afterId, limit }) =>
         Effect.sync(() =>
           [...rows.values()]

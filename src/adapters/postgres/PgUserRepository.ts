@@ -36,6 +36,13 @@ export const PgUserRepositoryLive = Layer.effect(
         )
         return Option.fromNullable((yield* users(rows))[0])
       }),
+      findByIds: Effect.fn("UserRepository.findByIds")(function* (ids: ReadonlyArray<UserId>) {
+        yield* Effect.annotateCurrentSpan("user.ids", ids.length)
+        const rows = yield* sql`SELECT id, name, email FROM users WHERE id = ANY(${ids})`.pipe(
+          Effect.mapError(unavailable("findByIds"))
+        )
+        return yield* users(rows)
+      }),
       list: Effect.fn("UserRepository.list")(function* ({ afterId, limit }) {
         const rows = yield* sql`
           SELECT id, name, email FROM users WHERE id > ${afterId ?? 0n} ORDER BY id LIMIT ${limit}
