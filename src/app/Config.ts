@@ -63,6 +63,21 @@ export const parseListenAddress = (text: string): Option.Option<ListenAddress> =
 const listenAddress = (name: string) =>
   parsed(name, parseListenAddress, 'host:port such as ":5000" or "127.0.0.1:5000"')
 
+/** Go's host:port dial address ("localhost:6379", "[::1]:6379"): a host is required. */
+const dialAddress = (name: string) =>
+  parsed(
+    name,
+    (text) => Option.filter(parseListenAddress(text), (address) => address.host !== "" && address.port > 0),
+    'host:port such as "localhost:6379"'
+  )
+
+const ratio = (name: string) =>
+  parsed(
+    name,
+    (text) => (/^(0|1|0?\.\d+)$/.test(text) ? Option.some(Number(text)) : Option.none()),
+    "a number from 0 to 1"
+  )
+
 const postgresUrl = (name: string) =>
   parsed(
     name,
@@ -98,7 +113,6 @@ export const AppConfig = Config.all({
     migrate: Config.boolean("DATABASE_MIGRATE").pipe(Config.option),
     embeddedDir: Config.string("DATABASE_EMBEDDED_DIR").pipe(Config.option),
     poolMaxOpen: intInRange("DATABASE_POOL_MAX_OPEN", 1, 1000).pipe(Config.withDefault(10)),
-    poolMaxIdle: intInRange("DATABASE_POOL_MAX_IDLE", 0, 1000).pipe(Config.option),
     poolMaxLifetime: duration("DATABASE_POOL_MAX_LIFETIME").pipe(Config.withDefault(Duration.hours(1))),
     idleTimeout: duration("DATABASE_POOL_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
     connectTimeout: duration("DATABASE_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
@@ -106,7 +120,32 @@ export const AppConfig = Config.all({
   }),
   cache: Config.all({
     maxEntries: intInRange("CACHE_MAX_ENTRIES", 1, 10_000_000).pipe(Config.withDefault(10_000)),
-    ttl: duration("CACHE_TTL").pipe(Config.withDefault(Duration.seconds(60)))
+    ttl: duration("CACHE_TTL").pipe(Config.withDefault(Duration.seconds(60))),
+    negativeTtl: duration("CACHE_NEGATIVE_TTL").pipe(Config.withDefault(Duration.zero))
+  }),
+  redis: Config.all({
+    address: dialAddress("REDIS_ADDR").pipe(Config.option),
+    password: Config.redacted("REDIS_PASSWORD").pipe(Config.option),
+    db: intInRange("REDIS_DB", 0, 1_000_000).pipe(Config.withDefault(0)),
+    dialTimeout: duration("REDIS_DIAL_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+    readTimeout: duration("REDIS_READ_TIMEOUT").pipe(Config.withDefault(Duration.seconds(3))),
+    commandTimeout: duration("REDIS_COMMAND_TIMEOUT").pipe(Config.withDefault(Duration.millis(50))),
+    ttl: duration("REDIS_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(60))),
+    ttlJitter: ratio("REDIS_CACHE_TTL_JITTER").pipe(Config.withDefault(0.1)),
+    negativeTtl: duration("REDIS_NEGATIVE_TTL").pipe(Config.withDefault(Duration.zero)),
+    keyPrefix: Config.string("REDIS_KEY_PREFIX").pipe(Config.withDefault("")),
+    breakerThreshold: intInRange("REDIS_BREAKER_THRESHOLD", 1, 1000).pipe(Config.withDefault(5)),
+    breakerResetAfter: duration("REDIS_BREAKER_RESET").pipe(Config.withDefault(Duration.seconds(2)))
+  }),
+  /**
+   * Go variables with no equivalent here: validated so a Go deployment's values still start the service, and
+   * named in a warning at start when set, since they change nothing.
+   */
+  compatibilityOnly: Config.all({
+    DATABASE_POOL_MAX_IDLE: intInRange("DATABASE_POOL_MAX_IDLE", 0, 1000).pipe(Config.option),
+    REDIS_WRITE_TIMEOUT: duration("REDIS_WRITE_TIMEOUT").pipe(Config.option),
+    REDIS_POOL_SIZE: intInRange("REDIS_POOL_SIZE", 0, 100_000).pipe(Config.option),
+    REDIS_MIN_IDLE_CONNECTIONS: intInRange("REDIS_MIN_IDLE_CONNECTIONS", 0, 100_000).pipe(Config.option)
   })
 })
 export type AppConfig = Config.Config.Success<typeof AppConfig>

@@ -27,11 +27,6 @@ export const DatabaseLive = (config: AppConfig["database"]) =>
   Layer.unwrapScoped(
     Effect.gen(function* () {
       const embedded = Option.isNone(config.dsn)
-      if (Option.isSome(config.poolMaxIdle)) {
-        yield* Effect.logWarning(
-          "DATABASE_POOL_MAX_IDLE has no node-postgres equivalent and is ignored: idle connections close after DATABASE_POOL_IDLE_TIMEOUT"
-        )
-      }
       const url = Option.isSome(config.dsn)
         ? config.dsn.value
         : yield* startEmbeddedPostgres({ dataDir: config.embeddedDir, maxConnections: EMBEDDED_MAX_CONNECTIONS })

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { MemoryUserCacheLive } from "../../src/adapters/memory/MemoryUserCache.js"
 import { MemoryUserRepositoryLive } from "../../src/adapters/memory/MemoryUserRepository.js"
+import { HealthChecksLive } from "../../src/app/Health.js"
 import { User, UserId } from "../../src/domain/User.js"
 import { UserCache } from "../../src/ports/UserCache.js"
 import { pollUntil } from "../support/poll.js"
@@ -9,10 +10,15 @@ import { fill, leaseOf, lookup, userCacheContract } from "./UserCache.contract.j
 import { userRepositoryContract } from "./UserRepository.contract.js"
 
 userRepositoryContract("in-memory", MemoryUserRepositoryLive())
-userCacheContract("in-process LRU", MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1) }))
+userCacheContract(
+  "in-process LRU",
+  MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1) }).pipe(Layer.provide(HealthChecksLive))
+)
 userCacheContract(
   "in-process LRU with negative caching",
-  MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1), negativeTtl: Duration.seconds(30) }),
+  MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1), negativeTtl: Duration.seconds(30) }).pipe(
+    Layer.provide(HealthChecksLive)
+  ),
   true
 )
 
@@ -28,7 +34,11 @@ describe("in-process cache bounds", () => {
       yield* tag(1n)
       yield* put(3n)
       assert.deepStrictEqual([yield* tag(1n), yield* tag(2n), yield* tag(3n)], ["Hit", "Miss", "Hit"])
-    }).pipe(Effect.provide(MemoryUserCacheLive({ maxEntries: 2, ttl: Duration.minutes(1) })))
+    }).pipe(
+      Effect.provide(
+        MemoryUserCacheLive({ maxEntries: 2, ttl: Duration.minutes(1) }).pipe(Layer.provide(HealthChecksLive))
+      )
+    )
   )
 
   it.live("forgets entries after the TTL", () =>
@@ -36,7 +46,11 @@ describe("in-process cache bounds", () => {
       yield* put(1n)
       assert.strictEqual(yield* tag(1n), "Hit")
       yield* pollUntil(tag(1n), (t) => t === "Miss", "1 second")
-    }).pipe(Effect.provide(MemoryUserCacheLive({ maxEntries: 10, ttl: Duration.millis(50) })))
+    }).pipe(
+      Effect.provide(
+        MemoryUserCacheLive({ maxEntries: 10, ttl: Duration.millis(50) }).pipe(Layer.provide(HealthChecksLive))
+      )
+    )
   )
 
   it.live("refuses a stale fill even after the invalidation record was evicted", () =>
@@ -49,6 +63,10 @@ describe("in-process cache bounds", () => {
       yield* cache.invalidate(UserId.make(3n))
       yield* fill(UserId.make(1n), user(1n), lease)
       assert.strictEqual(yield* tag(1n), "Miss")
-    }).pipe(Effect.provide(MemoryUserCacheLive({ maxEntries: 2, ttl: Duration.minutes(1) })))
+    }).pipe(
+      Effect.provide(
+        MemoryUserCacheLive({ maxEntries: 2, ttl: Duration.minutes(1) }).pipe(Layer.provide(HealthChecksLive))
+      )
+    )
   )
 })

@@ -3,6 +3,7 @@ import { Duration, Effect, Layer } from "effect"
 import { MemoryUserCacheLive } from "../../src/adapters/memory/MemoryUserCache.js"
 import { MemoryUserRepositoryLive } from "../../src/adapters/memory/MemoryUserRepository.js"
 import { Greeter } from "../../src/app/Greeter.js"
+import { HealthChecksLive } from "../../src/app/Health.js"
 import { Users } from "../../src/app/Users.js"
 import { type AppError, DependencyUnavailable } from "../../src/domain/errors.js"
 import { UserId } from "../../src/domain/User.js"
@@ -15,7 +16,7 @@ const seed = [
   { name: "Alice", email: "alice@example.com" },
   { name: "Bob", email: "bob@example.com" }
 ]
-const cache = MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1) })
+const cache = MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1) }).pipe(Layer.provide(HealthChecksLive))
 
 /** A repository that counts reads, to tell whether a read was served by the cache. */
 const countingRepository = () => {

@@ -1,11 +1,15 @@
 import type { TestProject } from "vitest/node"
 import { choosePostgresSource } from "./PostgresSource.js"
+import { chooseRedisSource } from "./RedisSource.js"
 
 declare module "vitest" {
   export interface ProvidedContext {
     /** Empty when the suites use the embedded Postgres. */
     postgresAdminUrl: string
     postgresSource: string
+    /** Empty when no Redis could be had; then `redisProblem` says why. */
+    redisUrl: string
+    redisProblem: string
   }
 }
 
@@ -18,7 +22,11 @@ export default async function setup(project: TestProject) {
   }
   project.provide("postgresSource", source.kind)
   project.provide("postgresAdminUrl", source.kind === "embedded" ? "" : source.adminUrl)
+  const redis = await chooseRedisSource((line) => console.log(`[test harness] ${line}`))
+  project.provide("redisUrl", "url" in redis ? redis.url : "")
+  project.provide("redisProblem", "problem" in redis ? redis.problem : "")
   return async () => {
     if (source.kind !== "embedded") await source.stop?.()
+    if ("stop" in redis) await redis.stop?.()
   }
 }

@@ -1,7 +1,9 @@
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Metric, Option } from "effect"
 import { LRUCache } from "lru-cache"
 import type { User, UserId } from "../../domain/User.js"
+import { HealthChecks } from "../../ports/HealthChecks.js"
 import { CacheLease, type CacheLookup, UserCache } from "../../ports/UserCache.js"
+import { cacheMetrics } from "../cache/CacheMetrics.js"
 
 export interface MemoryUserCacheOptions {
   /** The least recently used entries are dropped beyond this many. */
@@ -22,43 +24,60 @@ type Entry = { readonly user: User } | { readonly absent: true }
  * bookkeeping stays bounded without ever letting a stale fill through.
  */
 export const MemoryUserCacheLive = (options: MemoryUserCacheOptions) =>
-  Layer.sync(UserCache, () => {
-    const entries = new LRUCache<UserId, Entry>({ max: options.maxEntries, ttl: Duration.toMillis(options.ttl) })
-    const negativeTtl = Duration.toMillis(options.negativeTtl ?? 0)
-    let sequence = 0
-    let lowWaterMark = 0
-    const invalidatedAt = new LRUCache<UserId, number>({
-      max: options.maxEntries,
-      dispose: (seq, _id, reason) => {
-        if (reason === "evict") lowWaterMark = Math.max(lowWaterMark, seq)
-      }
+  Layer.scoped(
+    UserCache,
+    Effect.gen(function* () {
+      const metrics = cacheMetrics("memory")
+      // In the process: it is up whenever the service is. Registered so readiness lists every cache alike.
+      yield* (yield* HealthChecks).register({ name: "cache", critical: false, check: Effect.void })
+      return makeCache(options, metrics)
     })
-    const leaseOf = (seq: number) => CacheLease(String(seq))
+  )
 
-    const lookup = (id: UserId): CacheLookup => {
-      const entry = entries.get(id)
-      if (entry === undefined) return { _tag: "Miss", lease: leaseOf(sequence) }
-      return "user" in entry ? { _tag: "Hit", user: entry.user } : { _tag: "Absent" }
+const makeCache = (options: MemoryUserCacheOptions, metrics: ReturnType<typeof cacheMetrics>) => {
+  const entries = new LRUCache<UserId, Entry>({ max: options.maxEntries, ttl: Duration.toMillis(options.ttl) })
+  const negativeTtl = Duration.toMillis(options.negativeTtl ?? 0)
+  let sequence = 0
+  let lowWaterMark = 0
+  const invalidatedAt = new LRUCache<UserId, number>({
+    max: options.maxEntries,
+    dispose: (seq, _id, reason) => {
+      if (reason === "evict") lowWaterMark = Math.max(lowWaterMark, seq)
     }
-
-    return UserCache.of({
-      getMany: (ids) =>
-        Effect.sync(() => new Map(ids.map((id) => [id, lookup(id)] as const))).pipe(
-          Effect.withSpan("UserCache.getMany", { attributes: { "cache.keys": ids.length } })
-        ),
-      fill: (fills) =>
-        Effect.sync(() => {
-          for (const { id, user, lease } of fills) {
-            const seq = Number(lease)
-            if (seq < lowWaterMark || (invalidatedAt.get(id) ?? -1) > seq) continue
-            if (Option.isSome(user)) entries.set(id, { user: user.value })
-            else if (negativeTtl > 0) entries.set(id, { absent: true }, { ttl: negativeTtl })
-          }
-        }).pipe(Effect.withSpan("UserCache.fill")),
-      invalidate: (id) =>
-        Effect.sync(() => {
-          invalidatedAt.set(id, ++sequence)
-          entries.delete(id)
-        }).pipe(Effect.withSpan("UserCache.invalidate"))
-    })
   })
+  const leaseOf = (seq: number) => CacheLease(String(seq))
+
+  const lookup = (id: UserId): CacheLookup => {
+    const entry = entries.get(id)
+    if (entry === undefined) return { _tag: "Miss", lease: leaseOf(sequence) }
+    return "user" in entry ? { _tag: "Hit", user: entry.user } : { _tag: "Absent" }
+  }
+
+  return UserCache.of({
+    getMany: (ids) =>
+      Effect.sync(() => new Map(ids.map((id) => [id, lookup(id)] as const))).pipe(
+        Effect.tap((found) => {
+          const hits = [...found.values()].filter((entry) => entry._tag !== "Miss").length
+          return Effect.zipRight(
+            Metric.incrementBy(metrics.hits, hits),
+            Metric.incrementBy(metrics.misses, ids.length - hits)
+          )
+        }),
+        Effect.withSpan("UserCache.getMany", { attributes: { "cache.keys": ids.length } })
+      ),
+    fill: (fills) =>
+      Effect.sync(() => {
+        for (const { id, user, lease } of fills) {
+          const seq = Number(lease)
+          if (seq < lowWaterMark || (invalidatedAt.get(id) ?? -1) > seq) continue
+          if (Option.isSome(user)) entries.set(id, { user: user.value })
+          else if (negativeTtl > 0) entries.set(id, { absent: true }, { ttl: negativeTtl })
+        }
+      }).pipe(Effect.withSpan("UserCache.fill")),
+    invalidate: (id) =>
+      Effect.sync(() => {
+        invalidatedAt.set(id, ++sequence)
+        entries.delete(id)
+      }).pipe(Effect.withSpan("UserCache.invalidate"))
+  })
+}

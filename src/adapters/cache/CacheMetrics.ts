@@ -1,0 +1,16 @@
+import { Metric } from "effect"
+
+/**
+ * What a cache adapter counts, labelled by adapter (`cache="redis"` or `"memory"`). Effect metrics: the metrics
+ * adapter exports them, and nothing here depends on a metrics library.
+ */
+export const cacheMetrics = (cache: "redis" | "memory") => {
+  const counter = (name: string, description: string) =>
+    Metric.counter(name, { description, incremental: true }).pipe(Metric.tagged("cache", cache))
+  return {
+    hits: counter("cache_hits_total", "Cache lookups answered from the cache"),
+    misses: counter("cache_misses_total", "Cache lookups that went on to the database"),
+    errors: counter("cache_errors_total", "Cache calls that failed, timed out or were refused by the open breaker"),
+    corrupt: counter("cache_corrupt_total", "Cached values that did not decode and were deleted")
+  }
+}

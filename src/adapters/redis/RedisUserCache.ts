@@ -1,0 +1,253 @@
+import { Duration, Effect, Layer, Metric, Option, Redacted, Runtime, Schema } from "effect"
+import { Redis } from "ioredis"
+import { DependencyUnavailable } from "../../domain/errors.js"
+import { User, type UserId } from "../../domain/User.js"
+import { HealthChecks } from "../../ports/HealthChecks.js"
+import { CacheLease, type CacheLookup, UserCache } from "../../ports/UserCache.js"
+import { cacheMetrics } from "../cache/CacheMetrics.js"
+import { makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
+
+export interface RedisUserCacheOptions {
+  readonly host: string
+  readonly port: number
+  readonly password: Option.Option<Redacted.Redacted<string>>
+  readonly db: number
+  /** Opening a connection (REDIS_DIAL_TIMEOUT). */
+  readonly connectTimeout: Duration.Duration
+  /** A connection that answers nothing for this long after a command is dropped and reopened (REDIS_READ_TIMEOUT). */
+  readonly socketTimeout: Duration.Duration
+  /** The budget of each cache call (REDIS_COMMAND_TIMEOUT): past it the read goes to the database. */
+  readonly commandTimeout: Duration.Duration
+  readonly ttl: Duration.Duration
+  /** 0.1: each entry lives ttl ± 10 %, so entries filled together do not expire together. */
+  readonly ttlJitter: number
+  /** 0 turns negative caching off. */
+  readonly negativeTtl: Duration.Duration
+  readonly keyPrefix: string
+  readonly breakerThreshold: number
+  readonly breakerResetAfter: Duration.Duration
+}
+
+// Our format is {"id":"1",...} (a string: ids are 64-bit). The Go service wrote {"id":1,...}: read both.
+const CachedUser = Schema.parseJson(
+  Schema.Struct({
+    id: Schema.Union(Schema.BigInt, Schema.BigIntFromNumber),
+    name: Schema.String,
+    email: Schema.String
+  }).pipe(Schema.compose(User))
+)
+const decodeUser = Schema.decodeOption(CachedUser)
+const ABSENT = '{"absent":true}'
+
+// Lease check and write in one step: store each entry only if the id's generation is what it was at the miss.
+// KEYS: value1, gen1, value2, gen2, ...  ARGV: expectedGen1, value1, ttlMs1, expectedGen2, ...
+const FILL_SCRIPT = `
+for i = 1, #KEYS / 2 do
+  local gen = redis.call('GET', KEYS[2 * i]) or ''
+  if gen == ARGV[3 * i - 2] then
+    redis.call('SET', KEYS[2 * i - 1], ARGV[3 * i - 1], 'PX', ARGV[3 * i])
+  end
+end
+return 1`
+
+// Voids every lease taken before: bump the generation, then drop the value. KEYS: value, gen. ARGV: gen TTL ms.
+const INVALIDATE_SCRIPT = `
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1`
+
+// A generation must outlive any lease taken before it changed: leases live for one request (seconds).
+const GENERATION_TTL_MS = 10 * 60 * 1000
+// Invalidations that failed (Redis down) are retried before the next read; beyond this many the oldest go,
+// and those entries fall back to their TTL.
+const MAX_PENDING_INVALIDATIONS = 10_000
+
+/**
+ * UserCache on Redis (ioredis), chosen when REDIS_ADDR is set. Fails open, fast: each call has a small budget
+ * (no offline queue, a command timeout), and after consecutive failures a breaker skips Redis until a probe
+ * succeeds, so an outage adds no per-request delay. ioredis reconnects on its own; starting with Redis down is
+ * fine. Registers a "cache" health check (PING), not critical by default.
+ */
+export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
+  Layer.scoped(
+    UserCache,
+    Effect.gen(function* () {
+      const metrics = cacheMetrics("redis")
+      const budgetMs = Duration.toMillis(options.commandTimeout)
+      const redis = yield* Effect.acquireRelease(
+        Effect.sync(
+          () =>
+            new Redis({
+              host: options.host,
+              port: options.port,
+              db: options.db,
+              ...(Option.isSome(options.password) ? { password: Redacted.value(options.password.value) } : {}),
+              connectTimeout: Duration.toMillis(options.connectTimeout),
+              socketTimeout: Duration.toMillis(options.socketTimeout),
+              commandTimeout: budgetMs,
+              enableOfflineQueue: false,
+              maxRetriesPerRequest: 0,
+              autoResendUnfulfilledCommands: false,
+              retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
+            })
+        ),
+        (client) =>
+          Effect.promise(() => client.quit()).pipe(
+            Effect.timeout("1 second"),
+            Effect.catchAllCause(() => Effect.sync(() => client.disconnect()))
+          )
+      )
+      const log = Runtime.runFork(yield* Effect.runtime<never>())
+      let connected = false
+      redis.on("ready", () => {
+        connected = true
+        log(Effect.logInfo("Redis connected").pipe(Effect.annotateLogs({ address: `${options.host}:${options.port}` })))
+      })
+      // ioredis emits an error per failed attempt; log the loss of the connection once.
+      redis.on("error", (error: Error) => {
+        if (!connected) return
+        connected = false
+        log(
+          Effect.logWarning("Redis connection lost; reads go to the database").pipe(
+            Effect.annotateLogs({ error: error.message })
+          )
+        )
+      })
+
+      // Give the first connection a moment, so the first requests find Redis ready. Never fail the start on it:
+      // with Redis down the service starts and reads go to the database until it answers.
+      yield* Effect.async<void>((resume) => {
+        const done = () => resume(Effect.void)
+        redis.once("ready", done)
+        redis.once("error", done)
+        return Effect.sync(() => {
+          redis.off("ready", done)
+          redis.off("error", done)
+        })
+      }).pipe(Effect.timeout(Duration.min(options.connectTimeout, Duration.seconds(1))), Effect.ignore)
+
+      const breaker = yield* makeCircuitBreaker({
+        name: "Redis",
+        failureThreshold: options.breakerThreshold,
+        resetAfter: options.breakerResetAfter
+      })
+      const call = <A>(operation: string, run: () => Promise<A>) =>
+        breaker
+          .protect(
+            Effect.tryPromise(run).pipe(
+              Effect.timeoutFail({ duration: budgetMs, onTimeout: () => new Error("timed out") })
+            )
+          )
+          .pipe(
+            Effect.tapError(() => Metric.increment(metrics.errors)),
+            Effect.mapError((cause) => new DependencyUnavailable({ dependency: "cache", operation, cause }))
+          )
+
+      const valueKey = (id: UserId) => `${options.keyPrefix}user:${id}`
+      const genKey = (id: UserId) => `${options.keyPrefix}user:${id}:gen`
+      const ttlMs = () => {
+        const base = Duration.toMillis(options.ttl)
+        return Math.round(base * (1 - options.ttlJitter + Math.random() * 2 * options.ttlJitter))
+      }
+
+      const pending = new Set<UserId>()
+      const invalidateNow = (ids: ReadonlyArray<UserId>) =>
+        call("invalidate", () => {
+          const batch = redis.pipeline()
+          for (const id of ids) batch.eval(INVALIDATE_SCRIPT, 2, valueKey(id), genKey(id), GENERATION_TTL_MS)
+          return batch.exec().then((results) => {
+            const failed = results?.find(([error]) => error !== null)
+            if (failed?.[0]) throw failed[0]
+          })
+        })
+      // Before reading, retry invalidations that failed while Redis was away, so it cannot serve what they missed.
+      const retryPending = Effect.suspend(() => {
+        if (pending.size === 0) return Effect.void
+        const ids = [...pending]
+        return invalidateNow(ids).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              for (const id of ids) pending.delete(id)
+            })
+          ),
+          Effect.ignore
+        )
+      })
+
+      const healthChecks = yield* HealthChecks
+      yield* healthChecks.register({
+        name: "cache",
+        critical: false,
+        check: Effect.tryPromise(() => redis.ping()).pipe(Effect.asVoid)
+      })
+
+      return UserCache.of({
+        getMany: (ids) =>
+          Effect.gen(function* () {
+            yield* retryPending
+            const keys = ids.flatMap((id) => [valueKey(id), genKey(id)])
+            const values = yield* call("getMany", () => redis.mget(keys))
+            const found = new Map<UserId, CacheLookup>()
+            const corrupt: Array<string> = []
+            for (const [i, id] of ids.entries()) {
+              if (pending.has(id)) continue // unknown until its invalidation lands: a miss with no fill
+              const value = values[2 * i] ?? null
+              const lease = CacheLease(values[2 * i + 1] ?? "")
+              const user = value === null || value === ABSENT ? Option.none() : decodeUser(value)
+              if (value === null) found.set(id, { _tag: "Miss", lease })
+              else if (value === ABSENT) found.set(id, { _tag: "Absent" })
+              else if (Option.isSome(user)) found.set(id, { _tag: "Hit", user: user.value })
+              else {
+                corrupt.push(valueKey(id))
+                found.set(id, { _tag: "Miss", lease })
+              }
+            }
+            const hits = [...found.values()].filter((f) => f._tag !== "Miss").length
+            yield* Metric.incrementBy(metrics.hits, hits)
+            yield* Metric.incrementBy(metrics.misses, ids.length - hits)
+            if (corrupt.length > 0) {
+              yield* Metric.incrementBy(metrics.corrupt, corrupt.length)
+              yield* Effect.logWarning("Undecodable cache values deleted").pipe(Effect.annotateLogs({ keys: corrupt }))
+              yield* call("deleteCorrupt", () => redis.del(...corrupt)).pipe(Effect.ignore)
+            }
+            return found
+          }).pipe(Effect.withSpan("UserCache.getMany", { attributes: { "cache.keys": ids.length } })),
+
+        fill: (entries) => {
+          const negativeMs = Duration.toMillis(options.negativeTtl)
+          const stored = entries.filter((entry) => Option.isSome(entry.user) || negativeMs > 0)
+          if (stored.length === 0) return Effect.void
+          const keys = stored.flatMap((entry) => [valueKey(entry.id), genKey(entry.id)])
+          const args = stored.flatMap((entry) =>
+            Option.match(entry.user, {
+              onNone: () => [entry.lease, ABSENT, negativeMs],
+              onSome: (user) => [
+                entry.lease,
+                JSON.stringify({ id: String(user.id), name: user.name, email: user.email }),
+                ttlMs()
+              ]
+            })
+          )
+          return call("fill", () => redis.eval(FILL_SCRIPT, keys.length, ...keys, ...args)).pipe(
+            Effect.asVoid,
+            Effect.withSpan("UserCache.fill", { attributes: { "cache.keys": stored.length } })
+          )
+        },
+
+        invalidate: (id) =>
+          invalidateNow([id]).pipe(
+            Effect.tapError(() =>
+              Effect.sync(() => {
+                pending.add(id)
+                if (pending.size > MAX_PENDING_INVALIDATIONS) {
+                  const oldest = pending.values().next()
+                  if (!oldest.done) pending.delete(oldest.value)
+                }
+              })
+            ),
+            Effect.withSpan("UserCache.invalidate")
+          )
+      })
+    })
+  )
