@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { status } from "@grpc/grpc-js"
-import { ConfigProvider, Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { inject } from "vitest"
 import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
 import type {
@@ -11,35 +11,14 @@ import type {
   ListUsersResponse,
   UpdateUserResponse
 } from "../../src/adapters/grpc/generated/users/v1/users.js"
-import { seedUsers } from "../../src/adapters/postgres/Seeds.js"
-import { loadConfig } from "../../src/app/Main.js"
-import { ServiceLive } from "../../src/app/Service.js"
 import { clientsFor, listServicesByReflection, statusOf, unary, within } from "../support/grpc.js"
 import { captureLogs } from "../support/logs.js"
 import { pollUntil } from "../support/poll.js"
-import { FreshDatabaseUrl, HarnessDatabaseUrl, migratedClient } from "../support/TestDatabase.js"
+import { serviceOnHarness } from "../support/service.js"
 
 const logs = captureLogs()
 
-// The test's own connection to the suite's database: migrated and seeded before the service starts.
-const Database = Layer.effectDiscard(seedUsers).pipe(Layer.provideMerge(migratedClient(HarnessDatabaseUrl)))
-
-// The whole service, as `npm start` builds it, on a free port and the suite's database.
-const Service = Layer.unwrapEffect(
-  Effect.gen(function* () {
-    const { url, source } = yield* FreshDatabaseUrl
-    const env = {
-      GRPC_SERVER_URL: "127.0.0.1:0",
-      DATABASE_DSN: Redacted.value(url),
-      DATABASE_MIGRATE: "false",
-      DATABASE_POOL_MAX_OPEN: source === "embedded" ? "2" : "5"
-    }
-    const config = yield* loadConfig.pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
-    )
-    return ServiceLive(config)
-  }).pipe(Effect.orDie)
-).pipe(Layer.provideMerge(Database), Layer.provide(logs.layer))
+const Service = serviceOnHarness().pipe(Layer.provide(logs.layer))
 
 const json = (value: unknown) =>
   JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)))

@@ -32,6 +32,17 @@ describe("the service process", () => {
     assert.isTrue(service.logs.some((l) => l.message === "gRPC server stopped"))
   })
 
+  it("starts and answers with REDIS_ADDR set but no Redis there (the cache fails open)", async () => {
+    const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0", REDIS_ADDR: "127.0.0.1:1" })
+    const port = portOf(await service.waitForLog(listening, 20_000))
+    const started = performance.now()
+    assert.strictEqual((await sayHello(port, 1n)).message, "Hello, Alice!")
+    assert.strictEqual((await sayHello(port, 2n)).message, "Hello, Bob!")
+    assert.isBelow(performance.now() - started, 1000)
+    service.child.kill("SIGTERM")
+    assert.strictEqual((await service.exited).code, 0)
+  })
+
   it("exits 0 on SIGINT too", async () => {
     const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0" })
     await service.waitForLog(listening, 20_000)

@@ -1,0 +1,24 @@
+import { Effect, Layer, Tracer } from "effect"
+
+/**
+ * Records the name of every span started under it (on top of whatever tracer runs). `sql.execute` spans are
+ * @effect/sql's, one per SQL statement sent: counting them counts queries.
+ */
+export const recordSpans = () => {
+  const names: Array<string> = []
+  const layer = Layer.unwrapEffect(
+    Effect.map(Effect.tracer, (base) =>
+      Layer.setTracer(
+        Tracer.make({
+          span: (name, ...rest) => {
+            names.push(name)
+            return base.span(name, ...rest)
+          },
+          context: (f, fiber) => base.context(f, fiber)
+        })
+      )
+    )
+  )
+  const count = (name: string) => names.filter((n) => n === name).length
+  return { names, layer, count }
+}
