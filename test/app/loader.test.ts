@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option } from "effect"
 import { MemoryUserCacheLive } from "../../src/adapters/memory/MemoryUserCache.js"
 import { MemoryUserRepositoryLive } from "../../src/adapters/memory/MemoryUserRepository.js"
 import { HealthChecksLive } from "../../src/app/Health.js"
+import { coalescedLookups } from "../../src/app/UserLoader.js"
 import { Users } from "../../src/app/Users.js"
 import type { UserId } from "../../src/domain/User.js"
 import { UserCache } from "../../src/ports/UserCache.js"
@@ -99,6 +100,30 @@ describe("UserLoader", () => {
       assert.strictEqual(tools.stats.queries[0]?.length, 100)
       assert.strictEqual(tools.stats.cacheRoundTrips, 1)
     }).pipe(Effect.provide(usersOn(tools)))
+  })
+
+  it.live("counts the lookups that joined a load in flight", () => {
+    const tools = instrumented()
+    return Effect.gen(function* () {
+      const users = yield* Users
+      const before = (yield* Metric.value(coalescedLookups)).count
+      yield* Effect.forEach(Array.from({ length: 10 }), () => users.get(8n), { concurrency: "unbounded" })
+      assert.strictEqual((yield* Metric.value(coalescedLookups)).count - before, 9)
+    }).pipe(Effect.provide(usersOn(tools)))
+  })
+
+  it.live("with negative caching, repeated lookups of a missing id stay away from the repository", () => {
+    const tools = instrumented()
+    const negative = MemoryUserCacheLive({
+      maxEntries: 100,
+      ttl: Duration.minutes(1),
+      negativeTtl: Duration.seconds(30)
+    })
+    return Effect.gen(function* () {
+      const users = yield* Users
+      for (let i = 0; i < 3; i++) assert.strictEqual((yield* Effect.flip(users.get(4040n)))._tag, "UserNotFound")
+      assert.strictEqual(tools.stats.queries.length, 1)
+    }).pipe(Effect.provide(usersOn(tools, negative.pipe(Layer.provide(HealthChecksLive)))))
   })
 
   it.live("unknown ids in a batch fail alone with UserNotFound", () => {

@@ -126,6 +126,11 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
           redis.off("error", done)
         })
       }).pipe(Effect.timeout(Duration.min(options.connectTimeout, Duration.seconds(1))), Effect.ignore)
+      if (!connected) {
+        yield* Effect.logWarning("Redis does not answer yet; reads go to the database until it does").pipe(
+          Effect.annotateLogs({ address: `${options.host}:${options.port}` })
+        )
+      }
 
       const breaker = yield* makeCircuitBreaker({
         name: "Redis",
