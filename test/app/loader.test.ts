@@ -1,73 +1,28 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option } from "effect"
 import { MemoryUserCacheLive } from "../../src/adapters/memory/MemoryUserCache.js"
-import { MemoryUserRepositoryLive } from "../../src/adapters/memory/MemoryUserRepository.js"
 import { HealthChecksLive } from "../../src/app/Health.js"
 import { coalescedLookups } from "../../src/app/UserLoader.js"
 import { Users } from "../../src/app/Users.js"
 import type { UserId } from "../../src/domain/User.js"
-import { UserCache } from "../../src/ports/UserCache.js"
+import type { UserCache } from "../../src/ports/UserCache.js"
 import { UserRepository } from "../../src/ports/UserRepository.js"
+import { instrumented } from "../support/instrumented.js"
 import { pollUntil } from "../support/poll.js"
 import { HarnessRedisCache } from "../support/TestRedis.js"
-
-const seed = Array.from({ length: 120 }, (_, i) => ({ name: `User ${i + 1}`, email: `user${i + 1}@example.com` }))
-
-/** Counts the repository's batched reads (one SQL query each in the Postgres adapter), and can hold them. */
-const instrumented = () => {
-  const stats = { queries: [] as Array<ReadonlyArray<UserId>>, cacheRoundTrips: 0 }
-  let gate: Deferred.Deferred<void> | undefined
-  let started: Deferred.Deferred<void> | undefined
-  const repository = Layer.effect(
-    UserRepository,
-    Effect.map(UserRepository, (inner) =>
-      UserRepository.of({
-        ...inner,
-        // Reads the rows now, then waits at the gate (when one is set) before answering: a slow query that
-        // returns what the database held when it ran.
-        findByIds: (ids) =>
-          Effect.gen(function* () {
-            stats.queries.push(ids)
-            const rows = yield* inner.findByIds(ids)
-            if (started) yield* Deferred.succeed(started, undefined)
-            if (gate) yield* Deferred.await(gate)
-            return rows
-          })
-      })
-    )
-  ).pipe(Layer.provide(MemoryUserRepositoryLive(seed)))
-  const countCache = (cache: Layer.Layer<UserCache, unknown>) =>
-    Layer.effect(
-      UserCache,
-      Effect.map(UserCache, (inner) =>
-        UserCache.of({
-          ...inner,
-          getMany: (ids) =>
-            Effect.zipRight(
-              Effect.sync(() => stats.cacheRoundTrips++),
-              inner.getMany(ids)
-            )
-        })
-      )
-    ).pipe(Layer.provide(cache))
-  const hold = Effect.gen(function* () {
-    gate = yield* Deferred.make<void>()
-    started = yield* Deferred.make<void>()
-    return { gate, started }
-  })
-  return { stats, repository, countCache, hold }
-}
 
 const memoryCache = MemoryUserCacheLive({ maxEntries: 1000, ttl: Duration.minutes(1) }).pipe(
   Layer.provide(HealthChecksLive)
 )
+
+const seed = Array.from({ length: 120 }, (_, i) => ({ name: `User ${i + 1}`, email: `user${i + 1}@example.com` }))
 
 const usersOn = (tools: ReturnType<typeof instrumented>, cache: Layer.Layer<UserCache, unknown> = memoryCache) =>
   Users.Default.pipe(Layer.provide(tools.repository), Layer.provide(tools.countCache(cache)))
 
 describe("UserLoader", () => {
   it.live("100 concurrent lookups of one uncached id make one cache round trip and one query", () => {
-    const tools = instrumented()
+    const tools = instrumented(seed)
     return Effect.gen(function* () {
       const users = yield* Users
       const names = yield* Effect.forEach(Array.from({ length: 100 }), () => users.get(7n), {
@@ -82,7 +37,7 @@ describe("UserLoader", () => {
   })
 
   it.live("100 concurrent lookups of distinct uncached ids share one round trip and one query", () => {
-    const tools = instrumented()
+    const tools = instrumented(seed)
     return Effect.gen(function* () {
       const users = yield* Users
       const found = yield* Effect.forEach(
@@ -103,7 +58,7 @@ describe("UserLoader", () => {
   })
 
   it.live("counts the lookups that joined a load in flight", () => {
-    const tools = instrumented()
+    const tools = instrumented(seed)
     return Effect.gen(function* () {
       const users = yield* Users
       const before = (yield* Metric.value(coalescedLookups)).count
@@ -113,7 +68,7 @@ describe("UserLoader", () => {
   })
 
   it.live("with negative caching, repeated lookups of a missing id stay away from the repository", () => {
-    const tools = instrumented()
+    const tools = instrumented(seed)
     const negative = MemoryUserCacheLive({
       maxEntries: 100,
       ttl: Duration.minutes(1),
@@ -127,7 +82,7 @@ describe("UserLoader", () => {
   })
 
   it.live("unknown ids in a batch fail alone with UserNotFound", () => {
-    const tools = instrumented()
+    const tools = instrumented(seed)
     return Effect.gen(function* () {
       const users = yield* Users
       const [known, unknown] = yield* Effect.all([Effect.exit(users.get(3n)), Effect.exit(users.get(9999n))], {
@@ -144,7 +99,7 @@ describe("UserLoader", () => {
   })
 
   it.live("a shared load goes on while one caller remains, and is interrupted when the last one leaves", () => {
-    const tools = instrumented()
+    const tools = instrumented(seed)
     return Effect.gen(function* () {
       const users = yield* Users
       const { gate, started } = yield* tools.hold
@@ -174,7 +129,7 @@ describe("UserLoader", () => {
 // must not put the old row back. Without leases this leaves "User 1" cached after the rename.
 const readerRacingWriter = (cacheName: string, cache: Layer.Layer<UserCache, unknown>) =>
   it.live(`a reader racing a writer never leaves a stale entry (${cacheName})`, () => {
-    const tools = instrumented()
+    const tools = instrumented(seed)
     return Effect.gen(function* () {
       const users = yield* Users
       const { gate, started } = yield* tools.hold
@@ -192,7 +147,7 @@ describe("cache-aside under concurrent writes", () => {
   readerRacingWriter("Redis", HarnessRedisCache())
 
   it.live("interleaved reads and updates end with the cache agreeing with the database (Redis)", () => {
-    const tools = instrumented()
+    const tools = instrumented(seed)
     return Effect.gen(function* () {
       const users = yield* Users
       const ids = [11n, 12n, 13n]

@@ -8,8 +8,9 @@ import { Users } from "../../src/app/Users.js"
 import { type AppError, DependencyUnavailable } from "../../src/domain/errors.js"
 import { UserId } from "../../src/domain/User.js"
 import { UserCache } from "../../src/ports/UserCache.js"
-import { UserRepository } from "../../src/ports/UserRepository.js"
+import type { UserRepository } from "../../src/ports/UserRepository.js"
 import { lookup } from "../adapters/UserCache.contract.js"
+import { instrumented } from "../support/instrumented.js"
 import { stub } from "../support/stub.js"
 
 const seed = [
@@ -17,25 +18,6 @@ const seed = [
   { name: "Bob", email: "bob@example.com" }
 ]
 const cache = MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1) }).pipe(Layer.provide(HealthChecksLive))
-
-/** A repository that counts reads, to tell whether a read was served by the cache. */
-const countingRepository = () => {
-  const counter = { reads: 0 }
-  const layer = Layer.effect(
-    UserRepository,
-    Effect.map(UserRepository, (inner) =>
-      UserRepository.of({
-        ...inner,
-        findByIds: (ids) =>
-          Effect.zipRight(
-            Effect.sync(() => counter.reads++),
-            inner.findByIds(ids)
-          )
-      })
-    )
-  ).pipe(Layer.provide(MemoryUserRepositoryLive(seed)))
-  return { layer, counter }
-}
 
 const UseCases = (repository: Layer.Layer<UserRepository>, userCache: Layer.Layer<UserCache> = cache) =>
   Greeter.Default.pipe(Layer.provideMerge(Users.Default), Layer.provideMerge(repository), Layer.provide(userCache))
@@ -69,17 +51,17 @@ describe("Greeter.sayHello", () => {
   )
 
   it.effect("serves repeated reads from the cache", () => {
-    const repository = countingRepository()
+    const repository = instrumented(seed)
     return Effect.gen(function* () {
       const greeter = yield* Greeter
       yield* greeter.sayHello(2n)
-      assert.strictEqual(repository.counter.reads, 1)
+      assert.strictEqual(repository.stats.queries.length, 1)
       yield* greeter.sayHello(2n)
       yield* (yield* Users).get(2n)
-      assert.strictEqual(repository.counter.reads, 1)
+      assert.strictEqual(repository.stats.queries.length, 1)
       yield* greeter.sayHello(1n)
-      assert.strictEqual(repository.counter.reads, 2)
-    }).pipe(Effect.provide(UseCases(repository.layer)))
+      assert.strictEqual(repository.stats.queries.length, 2)
+    }).pipe(Effect.provide(UseCases(repository.repository)))
   })
 
   it.effect("keeps answering from the repository when every cache call fails", () =>

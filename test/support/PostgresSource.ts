@@ -1,5 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
+import { tryContainer } from "./containers.js"
 
 /** Where the integration suites get Postgres. `embedded`: each suite starts its own PGlite. */
 export type PostgresSource =
@@ -54,20 +55,20 @@ export const choosePostgresSource = async (log: (line: string) => void): Promise
     return { kind: "env", adminUrl: fromEnv }
   }
   const skipped: Array<string> = ["TEST_DATABASE_URL is not set"]
-  try {
-    const { getContainerRuntimeClient } = await import("testcontainers")
-    await getContainerRuntimeClient()
+  const container = await tryContainer(async () => {
     const { PostgreSqlContainer } = await import("@testcontainers/postgresql")
-    const container = await new PostgreSqlContainer("postgres:15-alpine").start()
+    return new PostgreSqlContainer("postgres:15-alpine").start()
+  })
+  if ("started" in container) {
     log("Postgres for tests: testcontainers (postgres:15-alpine)")
+    const started = container.started
     return {
       kind: "testcontainers",
-      adminUrl: container.getConnectionUri(),
-      stop: async () => void (await container.stop())
+      adminUrl: started.getConnectionUri(),
+      stop: async () => void (await started.stop())
     }
-  } catch (error) {
-    skipped.push(`testcontainers: ${error instanceof Error ? error.message : String(error)}`)
   }
+  skipped.push(container.problem)
   const problem = await probePostgres(LOCAL_POSTGRES_URL)
   if (problem === undefined) {
     log(`Postgres for tests: local server at 127.0.0.1:5432 (${skipped.join("; ")})`)

@@ -1,4 +1,5 @@
 import { Redis } from "ioredis"
+import { tryContainer } from "./containers.js"
 
 export const LOCAL_REDIS_URL = "redis://127.0.0.1:6379"
 
@@ -37,16 +38,16 @@ export const chooseRedisSource = async (
     return { url: fromEnv }
   }
   const tried: Array<string> = ["TEST_REDIS_URL is not set"]
-  try {
-    const { getContainerRuntimeClient } = await import("testcontainers")
-    await getContainerRuntimeClient()
+  const container = await tryContainer(async () => {
     const { RedisContainer } = await import("@testcontainers/redis")
-    const container = await new RedisContainer("redis:7-alpine").start()
+    return new RedisContainer("redis:7-alpine").start()
+  })
+  if ("started" in container) {
     log("Redis for tests: testcontainers (redis:7-alpine)")
-    return { url: container.getConnectionUrl(), stop: async () => void (await container.stop()) }
-  } catch (error) {
-    tried.push(`testcontainers: ${error instanceof Error ? error.message : String(error)}`)
+    const started = container.started
+    return { url: started.getConnectionUrl(), stop: async () => void (await started.stop()) }
   }
+  tried.push(container.problem)
   const problem = await probeRedis(LOCAL_REDIS_URL)
   if (problem === undefined) {
     log(`Redis for tests: local server at 127.0.0.1:6379 (${tried.join("; ")})`)
