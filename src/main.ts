@@ -2,13 +2,17 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { loadConfig, runEntryPoint } from "./app/Main.js"
 import { ServiceLive } from "./app/Service.js"
+import { onShutdownSignals } from "./app/Signals.js"
 
-// Builds every layer, serves until SIGINT or SIGTERM, then closes every scope in reverse order and exits 0.
-const main = Effect.gen(function* () {
+// Builds every layer and serves until SIGINT or SIGTERM; then every scope closes in reverse order, and exit 0.
+const serve = Effect.gen(function* () {
   const config = yield* loadConfig
-  yield* Layer.build(ServiceLive(config))
-  yield* Effect.logInfo("Service ready").pipe(Effect.annotateLogs({ startup_ms: Math.round(process.uptime() * 1000) }))
+  yield* Layer.build(ServiceLive(config)) // logs "Service ready" once the database is prepared and both servers listen
   return yield* Effect.never
 }).pipe(Effect.scoped)
+
+const main = Effect.scoped(
+  Effect.flatMap(onShutdownSignals, (signals) => serve.pipe(Effect.onInterrupt(() => signals.complete)))
+)
 
 NodeRuntime.runMain(runEntryPoint(main), { disableErrorReporting: true, disablePrettyLogger: true })

@@ -107,7 +107,25 @@ export const AppConfig = Config.all({
     reflection: Config.boolean("GRPC_REFLECTION").pipe(Config.withDefault(true)),
     shutdownTimeout: duration("GRPC_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
   }),
+  http: Config.all({
+    address: listenAddress("HTTP_SERVER_URL").pipe(Config.withDefault({ host: "", port: 4000 })),
+    shutdownTimeout: duration("HTTP_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
+  }),
+  health: Config.all({
+    checkTimeout: duration("HEALTH_CHECK_TIMEOUT").pipe(Config.withDefault(Duration.seconds(1))),
+    cacheTtl: duration("HEALTH_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(1))),
+    critical: parsed(
+      "HEALTH_CRITICAL",
+      (text) => {
+        const names = text.split(",").map((name) => name.trim())
+        return names.every((name) => /^[a-z][a-z0-9_-]*$/.test(name)) ? Option.some(names) : Option.none()
+      },
+      "a comma-separated list of check names such as database,cache"
+    ).pipe(Config.option)
+  }),
+  shutdownDelay: duration("SHUTDOWN_DELAY").pipe(Config.withDefault(Duration.zero)),
   database: Config.all({
+    connectFailFast: Config.boolean("DATABASE_CONNECT_FAIL_FAST").pipe(Config.withDefault(false)),
     dsn: postgresUrl("DATABASE_DSN").pipe(Config.option),
     driver: Config.literal("postgres")("DATABASE_DRIVER").pipe(Config.withDefault("postgres" as const)),
     migrate: Config.boolean("DATABASE_MIGRATE").pipe(Config.option),

@@ -13,29 +13,32 @@ export const HealthChecksLive = Layer.sync(HealthChecks, () => {
         Effect.sync(() => void checks.set(check.name, check)),
         () => Effect.sync(() => void checks.delete(check.name))
       ),
+    // Suspended: the checks are those registered when it runs, not when the effect was made.
     runAll: (timeout) =>
-      Effect.forEach(
-        [...checks.values()],
-        (entry) => {
-          const started = performance.now()
-          return entry.check.pipe(
-            Effect.timeoutFail({
-              duration: timeout,
-              onTimeout: () => new Error(`no answer within ${Duration.format(Duration.decode(timeout))}`)
-            }),
-            Effect.either,
-            Effect.map(
-              (outcome): HealthResult => ({
-                name: entry.name,
-                critical: entry.critical,
-                ok: outcome._tag === "Right",
-                ...(outcome._tag === "Left" ? { error: describe(outcome.left) } : {}),
-                durationMs: Math.round(performance.now() - started)
-              })
+      Effect.suspend(() =>
+        Effect.forEach(
+          [...checks.values()],
+          (entry) => {
+            const started = performance.now()
+            return entry.check.pipe(
+              Effect.timeoutFail({
+                duration: timeout,
+                onTimeout: () => new Error(`no answer within ${Duration.format(Duration.decode(timeout))}`)
+              }),
+              Effect.either,
+              Effect.map(
+                (outcome): HealthResult => ({
+                  name: entry.name,
+                  critical: entry.critical,
+                  ok: outcome._tag === "Right",
+                  ...(outcome._tag === "Left" ? { error: describe(outcome.left) } : {}),
+                  durationMs: Math.round(performance.now() - started)
+                })
+              )
             )
-          )
-        },
-        { concurrency: "unbounded" }
+          },
+          { concurrency: "unbounded" }
+        )
       ).pipe(Effect.withSpan("HealthChecks.runAll"))
   })
 })

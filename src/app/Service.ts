@@ -1,5 +1,6 @@
-import { Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { GrpcServerLive } from "../adapters/grpc/GrpcServer.js"
+import { HttpServerLive } from "../adapters/http/HttpServer.js"
 import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
 import { PgUserRepositoryLive } from "../adapters/postgres/PgUserRepository.js"
 import { RedisUserCacheLive } from "../adapters/redis/RedisUserCache.js"
@@ -7,6 +8,7 @@ import type { AppConfig } from "./Config.js"
 import { DatabaseLive } from "./Database.js"
 import { Greeter } from "./Greeter.js"
 import { HealthChecksLive } from "./Health.js"
+import { Lifecycle, LifecycleLive } from "./Lifecycle.js"
 import { Users } from "./Users.js"
 
 /** Redis when REDIS_ADDR is set, else the in-process cache. */
@@ -50,23 +52,66 @@ const warnCompatibilityOnly = (config: AppConfig) => {
       )
 }
 
-/** The use cases on the adapters the configuration selects, and the health-check registry they fill. */
+/** The use cases on the adapters the configuration selects. Needs HealthChecks and Lifecycle. */
 export const UseCasesLive = (config: AppConfig) =>
   Greeter.Default.pipe(
     Layer.provideMerge(Users.Default),
     Layer.provide(PgUserRepositoryLive.pipe(Layer.provide(DatabaseLive(config.database)))),
     Layer.provide(UserCacheLive(config)),
-    Layer.provideMerge(HealthChecksLive),
     Layer.provide(warnCompatibilityOnly(config))
   )
 
-/** The whole service: its driving adapters on top of the use cases. Exposes GrpcServer (where it listens). */
+/** The health model every adapter reports into, and /readyz and grpc.health.v1 read. */
+export const HealthLive = (config: AppConfig) =>
+  LifecycleLive({
+    startupSteps: ["database", "grpc", "http"],
+    checkTimeout: config.health.checkTimeout,
+    cacheTtl: config.health.cacheTtl,
+    critical: Option.getOrUndefined(config.health.critical)
+  }).pipe(Layer.provideMerge(HealthChecksLive))
+
+/**
+ * Built last, so its finalizer runs first at shutdown: readiness turns unready at once, and the service keeps
+ * serving for SHUTDOWN_DELAY (for load balancers to notice) before the gRPC server starts draining.
+ */
+const ShutdownGateLive = (delay: Duration.Duration) =>
+  Layer.scopedDiscard(
+    Effect.flatMap(Lifecycle, (lifecycle) =>
+      Effect.addFinalizer(() =>
+        lifecycle.beginShutdown.pipe(
+          Effect.zipRight(
+            Effect.logInfo("Not ready: draining").pipe(Effect.annotateLogs({ delay_ms: Duration.toMillis(delay) }))
+          ),
+          Effect.zipRight(Effect.sleep(delay))
+        )
+      )
+    )
+  )
+
+/**
+ * The whole service. Layers are built bottom-up and closed top-down, which is the shutdown order:
+ * readiness off → (SHUTDOWN_DELAY) → gRPC drains (bounded, then forced) → cache and database closed → HTTP last,
+ * so /livez answers to the end. Exposes where the servers listen (GrpcServer, HttpServer) and the health model.
+ */
 export const ServiceLive = (config: AppConfig) =>
-  GrpcServerLive({
-    host: config.grpc.address.host,
-    port: config.grpc.address.port,
-    maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
-    maxSendMessageBytes: config.grpc.maxSendMessageBytes,
-    reflection: config.grpc.reflection,
-    shutdownTimeout: config.grpc.shutdownTimeout
-  }).pipe(Layer.provide(UseCasesLive(config)))
+  ShutdownGateLive(config.shutdownDelay).pipe(
+    Layer.provideMerge(
+      GrpcServerLive({
+        host: config.grpc.address.host,
+        port: config.grpc.address.port,
+        maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
+        maxSendMessageBytes: config.grpc.maxSendMessageBytes,
+        reflection: config.grpc.reflection,
+        shutdownTimeout: config.grpc.shutdownTimeout
+      })
+    ),
+    Layer.provide(UseCasesLive(config)),
+    Layer.provideMerge(
+      HttpServerLive({
+        host: config.http.address.host,
+        port: config.http.address.port,
+        shutdownTimeout: config.http.shutdownTimeout
+      })
+    ),
+    Layer.provideMerge(HealthLive(config))
+  )

@@ -7,6 +7,13 @@ import { portOf, startService, stopAll } from "../support/process.js"
 afterAll(stopAll)
 
 const listening = (line: Record<string, unknown>) => line.message === "gRPC server listening"
+const ready = (line: Record<string, unknown>) => line.message === "Service ready"
+
+/** The gRPC port, once the service says it is ready (database prepared, both servers listening). */
+const readyPort = async (service: ReturnType<typeof startService>) => {
+  await service.waitForLog(ready, 20_000)
+  return portOf(await service.waitForLog(listening, 1000))
+}
 
 const sayHello = (port: number, userId: bigint) =>
   Effect.runPromise(
@@ -19,8 +26,8 @@ const sayHello = (port: number, userId: bigint) =>
 
 describe("the service process", () => {
   it("starts with no configuration on the embedded Postgres, greets Alice, and exits 0 on SIGTERM", async () => {
-    const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0" })
-    const port = portOf(await service.waitForLog(listening, 20_000))
+    const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0", HTTP_SERVER_URL: "127.0.0.1:0" })
+    const port = await readyPort(service)
     assert.isTrue(service.logs.some((l) => String(l.message).startsWith("Using the embedded Postgres")))
     const reply = await sayHello(port, 1n)
     assert.strictEqual(reply.message, "Hello, Alice!")
@@ -33,8 +40,12 @@ describe("the service process", () => {
   })
 
   it("starts and answers with REDIS_ADDR set but no Redis there (the cache fails open)", async () => {
-    const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0", REDIS_ADDR: "127.0.0.1:1" })
-    const port = portOf(await service.waitForLog(listening, 20_000))
+    const service = startService({
+      GRPC_SERVER_URL: "127.0.0.1:0",
+      HTTP_SERVER_URL: "127.0.0.1:0",
+      REDIS_ADDR: "127.0.0.1:1"
+    })
+    const port = await readyPort(service)
     const started = performance.now()
     assert.strictEqual((await sayHello(port, 1n)).message, "Hello, Alice!")
     assert.strictEqual((await sayHello(port, 2n)).message, "Hello, Bob!")
@@ -44,8 +55,8 @@ describe("the service process", () => {
   })
 
   it("exits 0 on SIGINT too", async () => {
-    const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0" })
-    await service.waitForLog(listening, 20_000)
+    const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0", HTTP_SERVER_URL: "127.0.0.1:0" })
+    await service.waitForLog(ready, 20_000)
     service.child.kill("SIGINT")
     assert.strictEqual((await service.exited).code, 0)
   })

@@ -21,6 +21,7 @@ export const serviceOnHarness = <R = never>(
       const { url, source } = yield* FreshDatabaseUrl
       const settings = {
         GRPC_SERVER_URL: "127.0.0.1:0",
+        HTTP_SERVER_URL: "127.0.0.1:0",
         DATABASE_DSN: Redacted.value(url),
         DATABASE_MIGRATE: "false",
         DATABASE_POOL_MAX_OPEN: source === "embedded" ? "2" : "5",

@@ -1,9 +1,15 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js"
 import { Context, Data, type Duration, Effect, Layer } from "effect"
+import { Lifecycle } from "../../app/Lifecycle.js"
+import { HealthService } from "./generated/grpc/health/v1/health.js"
 import { GreeterService } from "./generated/hello_world/hello_world.js"
 import { UserServiceService } from "./generated/users/v1/users.js"
 import { makeGreeterHandlers, makeUserServiceHandlers } from "./Handlers.js"
+import { makeHealthService } from "./HealthService.js"
 import { addReflection } from "./Reflection.js"
+
+/** The services whose health grpc.health.v1 reports (besides "", the whole server). */
+const SERVED = [GreeterService.sayHello.path, UserServiceService.getUser.path].map((path) => path.split("/")[1] ?? "")
 
 export interface GrpcServerOptions {
   /** Empty host: every interface (IPv6 and IPv4 where the host has both). Port 0: a free port. */
@@ -66,6 +72,7 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       })
       server.addService(GreeterService, yield* makeGreeterHandlers(runtime))
       server.addService(UserServiceService, yield* makeUserServiceHandlers(runtime))
+      server.addService(HealthService, yield* makeHealthService(SERVED))
       if (options.reflection) addReflection(server)
 
       // An empty host means every interface: "::" covers IPv4 too on a dual-stack host; fall back to IPv4 only.
@@ -82,6 +89,7 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       yield* Effect.logInfo("gRPC server listening").pipe(
         Effect.annotateLogs({ address: `${formatHost(address.host)}:${address.port}` })
       )
+      yield* (yield* Lifecycle).started("grpc")
       return address
     })
   )

@@ -1,5 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Redacted } from "effect"
+import { Duration, Effect, Redacted } from "effect"
+import Pg from "pg"
 
 export interface PgDatabaseOptions {
   readonly url: Redacted.Redacted<string>
@@ -17,13 +18,27 @@ export const withStatementTimeout = (url: string, timeout: Duration.Duration): s
     ? url
     : `${url}${url.includes("?") ? "&" : "?"}statement_timeout=${Math.round(Duration.toMillis(timeout))}`
 
-/** The SqlClient (node-postgres pool). Building it connects once, so a wrong URL fails the start at once. */
+/**
+ * The SqlClient on a node-postgres pool. Building it does not connect: the service can start while Postgres is
+ * down, answer UNAVAILABLE and report not ready, and work as soon as Postgres answers (see app/Database.ts).
+ */
 export const PgDatabaseLive = (options: PgDatabaseOptions) =>
-  PgClient.layer({
-    url: Redacted.make(withStatementTimeout(Redacted.value(options.url), options.statementTimeout)),
-    maxConnections: options.maxConnections,
-    idleTimeout: options.idleTimeout,
-    connectTimeout: options.connectTimeout,
-    connectionTTL: options.connectionTTL,
-    applicationName: "effect-microservice"
+  PgClient.layerFromPool({
+    applicationName: "effect-microservice",
+    acquire: Effect.acquireRelease(
+      Effect.sync(() => {
+        const pool = new Pg.Pool({
+          connectionString: withStatementTimeout(Redacted.value(options.url), options.statementTimeout),
+          max: options.maxConnections,
+          idleTimeoutMillis: Duration.toMillis(options.idleTimeout),
+          connectionTimeoutMillis: Duration.toMillis(options.connectTimeout),
+          maxLifetimeSeconds: Duration.toSeconds(options.connectionTTL),
+          application_name: "effect-microservice"
+        })
+        // An idle connection that breaks (server restart) is dropped by the pool; without a listener Node would crash.
+        pool.on("error", () => {})
+        return pool
+      }),
+      (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption("2 seconds"))
+    )
   })

@@ -1,6 +1,7 @@
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Option } from "effect"
-import { DatabaseLive } from "../Database.js"
+import { Effect, Option } from "effect"
+import { runMigrations } from "../../adapters/postgres/Migrations.js"
+import { DatabaseClientLive } from "../Database.js"
 import { loadConfig, runEntryPoint } from "../Main.js"
 
 // npm run db:migrate: applies pending migrations to the configured database (DATABASE_DSN, else the embedded one).
@@ -11,7 +12,7 @@ const program = Effect.gen(function* () {
       "DATABASE_DSN is not set: migrating a throwaway in-memory embedded database (the service migrates it at every start)"
     )
   }
-  yield* Layer.build(DatabaseLive({ ...config.database, migrate: Option.some(true) })).pipe(Effect.scoped)
+  yield* runMigrations.pipe(Effect.provide(DatabaseClientLive(config.database)))
 })
 
 NodeRuntime.runMain(runEntryPoint(program), { disableErrorReporting: true, disablePrettyLogger: true })

@@ -1,13 +1,16 @@
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
+import { runMigrations } from "../../adapters/postgres/Migrations.js"
 import { seedUsers } from "../../adapters/postgres/Seeds.js"
-import { DatabaseLive } from "../Database.js"
+import { DatabaseClientLive } from "../Database.js"
 import { loadConfig, runEntryPoint } from "../Main.js"
 
 // npm run db:seed: inserts the development users (Alice, Bob). Running it again changes nothing.
 const program = Effect.gen(function* () {
   const config = yield* loadConfig
-  yield* seedUsers.pipe(Effect.provide(DatabaseLive(config.database)))
+  // An embedded database may be brand new: give it its tables first.
+  const prepare = Option.isNone(config.database.dsn) ? runMigrations : Effect.void
+  yield* Effect.zipRight(prepare, seedUsers).pipe(Effect.provide(DatabaseClientLive(config.database)))
 })
 
 NodeRuntime.runMain(runEntryPoint(program), { disableErrorReporting: true, disablePrettyLogger: true })

@@ -1,0 +1,83 @@
+import { createServer } from "node:http"
+import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Duration, Effect, Layer } from "effect"
+import { Lifecycle } from "../../app/Lifecycle.js"
+
+export interface HttpServerOptions {
+  /** Empty host: every interface. Port 0: a free port (read it from HttpServer.HttpServer's address). */
+  readonly host: string
+  readonly port: number
+  /** At shutdown, how long open connections may finish before they are cut. */
+  readonly shutdownTimeout: Duration.Duration
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  HttpServerResponse.unsafeJson(body, { status, headers })
+
+const GET_ONLY = ["/livez", "/readyz", "/startupz"] as const
+
+/**
+ * Health endpoints (and, with the observability work, /metrics) for probes and load balancers:
+ * - /livez: 200 while the process and its event loop run; checks no dependency;
+ * - /readyz: 200 ready or degraded (a non-critical check fails), 503 unready (a critical check fails, still
+ *   starting, or shutting down), with every check's result;
+ * - /startupz: 503 until migrations are done and both servers listen, then 200.
+ */
+const router = Effect.map(Lifecycle, (lifecycle) =>
+  HttpRouter.empty.pipe(
+    HttpRouter.get("/livez", Effect.succeed(json(200, { status: "ok" }))),
+    HttpRouter.get(
+      "/readyz",
+      Effect.map(lifecycle.readiness, (readiness) =>
+        json(readiness.status === "unready" ? 503 : 200, { status: readiness.status, details: readiness.details })
+      )
+    ),
+    HttpRouter.get(
+      "/startupz",
+      Effect.map(lifecycle.pendingSteps, (pending) =>
+        pending.length === 0 ? json(200, { status: "started" }) : json(503, { status: "starting", pending })
+      )
+    ),
+    // A known path with another method is 405 (a route per method and path would clash in the router).
+    Effect.catchTag("RouteNotFound", (error) => {
+      const path = new URL(error.request.url, "http://localhost").pathname
+      return Effect.succeed(
+        GET_ONLY.some((known) => known === path)
+          ? json(405, { error: "method not allowed", method: error.request.method }, { allow: "GET" })
+          : json(404, { error: "not found", path: path.slice(0, 200) })
+      )
+    })
+  )
+)
+
+/**
+ * The HTTP server as a scoped Layer. Built first and closed last, so /livez answers until the very end. At
+ * shutdown idle keep-alive connections are closed at once and the rest after `shutdownTimeout`, so a client
+ * holding a connection open cannot hold the exit.
+ */
+export const HttpServerLive = (options: HttpServerOptions) => {
+  const server = createServer()
+  const listen = NodeHttpServer.layer(() => server, {
+    port: options.port,
+    ...(options.host === "" ? {} : { host: options.host })
+  })
+  const bounded = Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const lifecycle = yield* Lifecycle
+      const address = yield* HttpServer.addressFormattedWith((formatted) => Effect.succeed(formatted))
+      yield* Effect.logInfo("HTTP server listening").pipe(Effect.annotateLogs({ address }))
+      yield* lifecycle.started("http")
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          server.closeIdleConnections()
+          setTimeout(() => server.closeAllConnections(), Duration.toMillis(options.shutdownTimeout)).unref()
+        })
+      )
+    })
+  )
+  return bounded.pipe(
+    Layer.provideMerge(Layer.unwrapEffect(Effect.map(router, (routes) => HttpServer.serve(routes)))),
+    Layer.provideMerge(listen)
+  )
+}

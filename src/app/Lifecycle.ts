@@ -1,0 +1,106 @@
+import { Context, type Duration, Effect, Layer, Schedule, Stream, SubscriptionRef } from "effect"
+import { HealthChecks } from "../ports/HealthChecks.js"
+
+export type Phase = "starting" | "running" | "shutting-down"
+
+export interface Readiness {
+  /** ready: every check passes; degraded: only non-critical checks fail (still serving); unready: not serving. */
+  readonly status: "ready" | "degraded" | "unready"
+  readonly details: Readonly<Record<string, string>>
+  readonly phase: Phase
+}
+
+export interface LifecycleOptions {
+  /** What must start before the service is ready (e.g. database, grpc, http). */
+  readonly startupSteps: ReadonlyArray<string>
+  readonly checkTimeout: Duration.DurationInput
+  /** Check results are reused this long, so a storm of probes does not reach the dependencies. */
+  readonly cacheTtl: Duration.DurationInput
+  /** When set, exactly these checks are critical; otherwise each check's own setting (database yes, cache no). */
+  readonly critical: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The one health model behind /livez, /readyz, /startupz and grpc.health.v1: where the service is in its life
+ * (starting, running, shutting down) and what its dependencies' checks say.
+ */
+export class Lifecycle extends Context.Tag("effect-microservice/Lifecycle")<
+  Lifecycle,
+  {
+    /** Marks one startup step done; the service runs once every step is. */
+    readonly started: (step: string) => Effect.Effect<void>
+    /** Steps still pending (empty once running). */
+    readonly pendingSteps: Effect.Effect<ReadonlyArray<string>>
+    readonly phase: Effect.Effect<Phase>
+    /** Unready from now on: the first thing a shutdown does. */
+    readonly beginShutdown: Effect.Effect<void>
+    readonly readiness: Effect.Effect<Readiness>
+    /** Readiness now and at every change (re-evaluated on every phase change and every cache period). */
+    readonly readinessChanges: Stream.Stream<Readiness>
+  }
+>() {}
+
+export const LifecycleLive = (options: LifecycleOptions) =>
+  Layer.effect(
+    Lifecycle,
+    Effect.gen(function* () {
+      const checks = yield* HealthChecks
+      const pending = new Set(options.startupSteps)
+      const phase = yield* SubscriptionRef.make<Phase>(pending.size === 0 ? "running" : "starting")
+      const cachedChecks = yield* Effect.cachedWithTTL(checks.runAll(options.checkTimeout), options.cacheTtl)
+      const critical = options.critical === undefined ? undefined : new Set(options.critical)
+
+      const started = (step: string) =>
+        Effect.gen(function* () {
+          pending.delete(step)
+          if (pending.size === 0) {
+            yield* SubscriptionRef.update(phase, (current) => (current === "starting" ? "running" : current))
+            yield* Effect.logInfo("Service ready").pipe(
+              Effect.annotateLogs({ startup_ms: Math.round(process.uptime() * 1000) })
+            )
+          }
+        })
+
+      const evaluate = (current: Phase): Effect.Effect<Readiness> => {
+        if (current === "shutting-down") {
+          return Effect.succeed({ status: "unready", details: { service: "shutting down" }, phase: current })
+        }
+        if (current === "starting") {
+          const waiting = `starting (waiting for ${[...pending].join(", ")})`
+          return Effect.succeed({ status: "unready", details: { service: waiting }, phase: current })
+        }
+        return Effect.map(cachedChecks, (results) => {
+          const details: Record<string, string> = {}
+          let status: Readiness["status"] = "ready"
+          for (const result of results) {
+            details[result.name] = result.ok ? "ok" : (result.error ?? "failed")
+            if (result.ok) continue
+            const isCritical = critical === undefined ? result.critical : critical.has(result.name)
+            status = isCritical ? "unready" : status === "ready" ? "degraded" : status
+          }
+          return { status, details, phase: current }
+        })
+      }
+
+      const readiness = Effect.flatMap(SubscriptionRef.get(phase), evaluate)
+      const readinessChanges = Stream.merge(
+        phase.changes,
+        Stream.fromSchedule(Schedule.spaced(options.cacheTtl)).pipe(Stream.mapEffect(() => SubscriptionRef.get(phase)))
+      ).pipe(
+        Stream.mapEffect(evaluate),
+        Stream.changesWith(
+          (a, b) =>
+            a.phase === b.phase && a.status === b.status && JSON.stringify(a.details) === JSON.stringify(b.details)
+        )
+      )
+
+      return Lifecycle.of({
+        started,
+        pendingSteps: Effect.sync(() => [...pending]),
+        phase: SubscriptionRef.get(phase),
+        beginShutdown: SubscriptionRef.set(phase, "shutting-down"),
+        readiness,
+        readinessChanges
+      })
+    })
+  )
