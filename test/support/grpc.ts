@@ -38,7 +38,7 @@ export const unary = <Res>(start: (callback: Callback<Res>) => ClientUnaryCall):
 export const within = (ms: number) => [new Metadata(), { deadline: Date.now() + ms }] as const
 
 /** The status code and details of a failed call (fails the test if the call succeeds). */
-export const statusOf = <Res>(call: Effect.Effect<Res, ServiceError>) =>
+export const statusOf = <Res, R>(call: Effect.Effect<Res, ServiceError, R>) =>
   Effect.flip(call).pipe(Effect.map((error) => ({ code: error.code, details: error.details })))
 
 interface ReflectionResponse {
