@@ -31,8 +31,8 @@ export interface ServiceProcess {
  * Runs `src/main.ts` as `npm start` does, in an empty working directory (no stray .env) with only the given
  * environment. The process is killed when the test forgets to stop it (see `stopAll`).
  */
-export const startService = (env: Record<string, string>): ServiceProcess => {
-  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+export const startService = (env: Record<string, string>, script: string = MAIN): ServiceProcess => {
+  const child = spawn(process.execPath, ["--import", TSX, script, ...(script === MAIN ? [] : [env.ARGS ?? ""])], {
     cwd: mkdtempSync(join(tmpdir(), "service-")),
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"]
@@ -83,6 +83,15 @@ const running = new Set<ChildProcess>()
 export const stopAll = () => {
   for (const child of running) child.kill("SIGKILL")
 }
+
+/** The load generator (test/support/loadClient.ts) as a separate process. */
+export const startLoadClient = (options: {
+  readonly port: number
+  readonly workers: number
+  readonly maxMs: number
+  readonly method: "sayHello" | "listUsers"
+  readonly deadlineMs: number
+}) => startService({ ARGS: JSON.stringify(options) }, fileURLToPath(new URL("./loadClient.ts", import.meta.url)))
 
 /** The port in a "gRPC server listening" line's address ("127.0.0.1:43121"). */
 export const portOf = (line: Record<string, unknown>): number => Number(String(line.address).split(":").at(-1))

@@ -50,6 +50,8 @@ const bind = (server: Server, host: string, port: number) =>
 // tryShutdown lets in-flight calls finish but has no timeout of its own and can hang: bound it, then force.
 const shutdown = (server: Server, timeout: Duration.Duration) =>
   Effect.async<void>((resume) => server.tryShutdown(() => resume(Effect.void))).pipe(
+    // Finalizers run uninterruptibly: without this the timeout could not interrupt the wait, only outlast it.
+    Effect.interruptible,
     Effect.timeoutTo({
       duration: timeout,
       onSuccess: () => Effect.logInfo("gRPC server stopped"),

@@ -94,6 +94,7 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
         ),
         (client) =>
           Effect.promise(() => client.quit()).pipe(
+            Effect.interruptible,
             Effect.timeout("1 second"),
             Effect.catchAllCause(() => Effect.sync(() => client.disconnect()))
           )

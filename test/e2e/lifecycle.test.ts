@@ -1,0 +1,184 @@
+import { SqlClient } from "@effect/sql"
+import { assert, describe, layer } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Redacted } from "effect"
+import { afterAll, inject } from "vitest"
+import { startFaultProxy } from "../support/FaultProxy.js"
+import { pollUntil } from "../support/poll.js"
+import { portOf, startLoadClient, startService, stopAll } from "../support/process.js"
+import { SeededDatabase } from "../support/service.js"
+import { FreshDatabaseUrl } from "../support/TestDatabase.js"
+
+afterAll(stopAll)
+
+type Line = Record<string, unknown>
+const message = (text: string) => (line: Line) => line.message === text
+
+/** The service process on the suite's database (or a proxy in front of it), on free ports. */
+const serviceOn = (dsn: string, env: Record<string, string> = {}) =>
+  startService({
+    GRPC_SERVER_URL: "127.0.0.1:0",
+    HTTP_SERVER_URL: "127.0.0.1:0",
+    DATABASE_DSN: dsn,
+    DATABASE_MIGRATE: "false",
+    ...env
+  })
+
+const httpPortOf = (line: Line) => Number(String(line.address).split(":").at(-1))
+const probe = (port: number, path: string) =>
+  Effect.promise(() => fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.status))
+
+const dsnVia = (url: Redacted.Redacted<string>, port: number) => {
+  const dsn = new URL(Redacted.value(url))
+  dsn.host = `127.0.0.1:${port}`
+  return dsn.toString()
+}
+
+layer(SeededDatabase, { excludeTestServices: true, timeout: "90 seconds" })("lifecycle", (it) => {
+  it.scoped("starts with Postgres down, reports not ready, and is ready within 5 s of Postgres answering", () =>
+    Effect.gen(function* () {
+      const { url } = yield* FreshDatabaseUrl
+      const target = new URL(Redacted.value(url))
+      const proxy = yield* Effect.acquireRelease(
+        Effect.promise(() => startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) })),
+        (p) => Effect.promise(p.close)
+      )
+      proxy.setMode("refuse")
+      const service = serviceOn(dsnVia(url, proxy.port))
+      const http = httpPortOf(yield* Effect.promise(() => service.waitForLog(message("HTTP server listening"), 20_000)))
+      yield* Effect.promise(() => service.waitForLog(message("Database not ready; retrying"), 10_000))
+      assert.strictEqual(yield* probe(http, "/readyz"), 503)
+      assert.strictEqual(yield* probe(http, "/startupz"), 503)
+      assert.strictEqual(yield* probe(http, "/livez"), 200)
+
+      proxy.setMode("forward")
+      const answeringAt = performance.now()
+      yield* pollUntil(probe(http, "/readyz"), (status) => status === 200, "5 seconds")
+      const readyAfterMs = Math.round(performance.now() - answeringAt)
+      console.log(`[measure] ready ${readyAfterMs} ms after Postgres answered (same process, no restart)`)
+      assert.strictEqual(yield* probe(http, "/startupz"), 200)
+      assert.isNull(service.child.exitCode)
+
+      service.child.kill("SIGTERM")
+      assert.strictEqual((yield* Effect.promise(() => service.exited)).code, 0)
+    })
+  )
+
+  it.scoped("with DATABASE_CONNECT_FAIL_FAST=true and Postgres down, the start fails with a non-zero exit", () =>
+    Effect.gen(function* () {
+      const proxy = yield* Effect.acquireRelease(
+        Effect.promise(() => startFaultProxy({ host: "127.0.0.1", port: 9 })),
+        (p) => Effect.promise(p.close)
+      )
+      proxy.setMode("refuse")
+      const { url } = yield* FreshDatabaseUrl
+      const service = serviceOn(dsnVia(url, proxy.port), { DATABASE_CONNECT_FAIL_FAST: "true" })
+      const { code } = yield* Effect.promise(() => service.exited)
+      assert.notStrictEqual(code, 0)
+      assert.isTrue(service.logs.some((l) => l.level === "error"))
+    })
+  )
+
+  // In-flight calls are made to wait in Postgres behind a table lock held by the test, so that they are really
+  // in flight when the signal arrives. Needs a Postgres server (PGlite has one backend).
+  describe.runIf(inject("postgresSource") !== "embedded")("shutdown", () => {
+    const holdUsersTable = Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const release = yield* Deferred.make<void>()
+      const locked = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(
+        sql.withTransaction(
+          sql`LOCK TABLE users IN ACCESS EXCLUSIVE MODE`.pipe(
+            Effect.zipRight(Deferred.succeed(locked, undefined)),
+            Effect.zipRight(Deferred.await(release))
+          )
+        )
+      )
+      yield* Deferred.await(locked)
+      return { release: Deferred.succeed(release, undefined).pipe(Effect.zipRight(Fiber.join(holder)), Effect.orDie) }
+    })
+
+    const blockedQueries = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM users WHERE id > $1%'`.pipe(
+        Effect.map((rows) => rows[0]?.n ?? 0)
+      )
+    )
+
+    it.scoped(
+      "SIGTERM under load: every call in flight at the signal completes OK, later ones are refused, exit 0",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* FreshDatabaseUrl
+          const service = serviceOn(Redacted.value(url), { SHUTDOWN_DELAY: "300ms" })
+          yield* Effect.promise(() => service.waitForLog(message("Service ready"), 20_000))
+          const grpc = portOf(yield* Effect.promise(() => service.waitForLog(message("gRPC server listening"), 1000)))
+          const load = startLoadClient({
+            port: grpc,
+            workers: 6,
+            maxMs: 30_000,
+            method: "listUsers",
+            deadlineMs: 10_000
+          })
+          yield* Effect.promise(() => load.waitForLog(message("LOAD STARTED"), 10_000))
+
+          const lock = yield* holdUsersTable
+          yield* pollUntil(blockedQueries, (n) => n >= 3)
+          const signalAt = Date.now()
+          service.child.kill("SIGTERM")
+          yield* Effect.promise(() => service.waitForLog(message("Not ready: draining"), 5000))
+          yield* Effect.sleep("500 millis") // the in-flight calls stay stuck in Postgres a while into the drain
+          yield* lock.release
+          const { code } = yield* Effect.promise(() => service.exited)
+          const stoppedAfterMs = Date.now() - signalAt
+          const resultLine = yield* Effect.promise(() =>
+            load.waitForLog((l) => String(l.message).startsWith("LOAD RESULTS "), 30_000)
+          )
+          const calls: ReadonlyArray<{ start: number; end: number; code: number }> = JSON.parse(
+            String(resultLine.message).slice("LOAD RESULTS ".length)
+          )
+          const inFlight = calls.filter((c) => c.start < signalAt && c.end > signalAt)
+          const before = calls.filter((c) => c.start < signalAt)
+          const after = calls.filter((c) => c.start >= signalAt)
+          const refused = after.filter((c) => c.code !== 0)
+          console.log(
+            `[measure] SIGTERM under load: ${calls.length} calls; ${inFlight.length} in flight at the signal, ${inFlight.filter((c) => c.code !== 0).length} failed; ${before.filter((c) => c.code !== 0).length} of ${before.length} started before it failed; after it ${after.length - refused.length} served (SHUTDOWN_DELAY) and ${refused.length} refused (codes ${[...new Set(refused.map((c) => c.code))].join(",")}); exit ${code} ${stoppedAfterMs} ms after the signal`
+          )
+          assert.strictEqual(code, 0)
+          assert.isAtLeast(inFlight.length, 3)
+          assert.deepStrictEqual(
+            before.filter((c) => c.code !== 0),
+            []
+          )
+          assert.isTrue(refused.every((c) => c.code === 14))
+          assert.isTrue(service.logs.some((l) => l.message === "Shutdown complete"))
+        })
+    )
+
+    it.scoped("a call stuck past GRPC_SHUTDOWN_TIMEOUT is cut, and the stop stays bounded", () =>
+      Effect.gen(function* () {
+        const { url } = yield* FreshDatabaseUrl
+        const service = serviceOn(Redacted.value(url), { GRPC_SHUTDOWN_TIMEOUT: "1s" })
+        yield* Effect.promise(() => service.waitForLog(message("Service ready"), 20_000))
+        const grpc = portOf(yield* Effect.promise(() => service.waitForLog(message("gRPC server listening"), 1000)))
+        const lock = yield* holdUsersTable
+        const load = startLoadClient({ port: grpc, workers: 2, maxMs: 15_000, method: "listUsers", deadlineMs: 30_000 })
+        yield* pollUntil(blockedQueries, (n) => n >= 2)
+        const signalAt = Date.now()
+        service.child.kill("SIGTERM")
+        const { code } = yield* Effect.promise(() => service.exited)
+        const stoppedAfterMs = Date.now() - signalAt
+        yield* lock.release
+        console.log(
+          `[measure] stuck call: forced after GRPC_SHUTDOWN_TIMEOUT=1s; exit ${code} ${stoppedAfterMs} ms after SIGTERM`
+        )
+        assert.strictEqual(code, 0)
+        assert.isBelow(stoppedAfterMs, 4000)
+        assert.isTrue(
+          service.logs.some((l) => l.message === "gRPC calls still running at the shutdown timeout were cut")
+        )
+        load.child.kill("SIGTERM")
+      })
+    )
+  })
+})
