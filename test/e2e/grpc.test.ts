@@ -138,7 +138,11 @@ layer(Service, { timeout: "60 seconds", excludeTestServices: true })("gRPC end t
   it.scoped("lists its services through reflection, as grpcurl does", () =>
     Effect.gen(function* () {
       const services = yield* listServicesByReflection((yield* GrpcServer).port)
-      assert.deepStrictEqual([...services].sort(), ["hello_world.Greeter", "users.v1.UserService"])
+      assert.deepStrictEqual([...services].sort(), [
+        "grpc.health.v1.Health",
+        "hello_world.Greeter",
+        "users.v1.UserService"
+      ])
     })
   )
 

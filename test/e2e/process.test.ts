@@ -61,6 +61,31 @@ describe("the service process", () => {
     assert.strictEqual((await service.exited).code, 0)
   })
 
+  it("during SHUTDOWN_DELAY: /readyz says shutting down, /livez still answers; a second signal exits at once", async () => {
+    const service = startService({
+      GRPC_SERVER_URL: "127.0.0.1:0",
+      HTTP_SERVER_URL: "127.0.0.1:0",
+      SHUTDOWN_DELAY: "30s"
+    })
+    await service.waitForLog(ready, 20_000)
+    const http = Number(
+      String((await service.waitForLog((l) => l.message === "HTTP server listening", 1000)).address)
+        .split(":")
+        .at(-1)
+    )
+    service.child.kill("SIGTERM")
+    await service.waitForLog((l) => l.message === "Not ready: draining", 5000)
+    const readyz = await fetch(`http://127.0.0.1:${http}/readyz`)
+    assert.strictEqual(readyz.status, 503)
+    assert.deepStrictEqual(await readyz.json(), { status: "unready", details: { service: "shutting down" } })
+    assert.strictEqual((await fetch(`http://127.0.0.1:${http}/livez`)).status, 200)
+    const secondAt = performance.now()
+    service.child.kill("SIGTERM")
+    const { code } = await service.exited
+    assert.strictEqual(code, 130)
+    assert.isBelow(performance.now() - secondAt, 2000)
+  })
+
   it("refuses to start on invalid configuration, naming every bad variable, with a non-zero exit", async () => {
     const service = startService({
       GRPC_SERVER_URL: "5000",

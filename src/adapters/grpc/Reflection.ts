@@ -5,7 +5,11 @@ import type { Server } from "@grpc/grpc-js"
 import { loadSync } from "@grpc/proto-loader"
 import { ReflectionService } from "@grpc/reflection"
 
-export const PROTO_FILES = ["hello_world/hello_world.proto", "users/v1/users.proto"] as const
+export const PROTO_FILES = [
+  "hello_world/hello_world.proto",
+  "users/v1/users.proto",
+  "grpc/health/v1/health.proto"
+] as const
 
 /** The repository's proto/ folder, found from this module whether it runs from src/ or from dist/. */
 export const findProtoDirectory = (from: string = dirname(fileURLToPath(import.meta.url))): string => {
