@@ -124,6 +124,10 @@ export const AppConfig = Config.all({
     ).pipe(Config.option)
   }),
   shutdownDelay: duration("SHUTDOWN_DELAY").pipe(Config.withDefault(Duration.zero)),
+  metrics: Config.all({
+    defaultMetrics: Config.boolean("METRICS_ENABLE_DEFAULT_METRICS").pipe(Config.withDefault(false)),
+    commit: Config.string("BUILD_COMMIT").pipe(Config.withDefault("unknown"))
+  }),
   database: Config.all({
     connectFailFast: Config.boolean("DATABASE_CONNECT_FAIL_FAST").pipe(Config.withDefault(false)),
     dsn: postgresUrl("DATABASE_DSN").pipe(Config.option),

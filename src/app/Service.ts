@@ -2,6 +2,7 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { GrpcServerLive } from "../adapters/grpc/GrpcServer.js"
 import { HttpServerLive } from "../adapters/http/HttpServer.js"
 import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
+import { PrometheusLive } from "../adapters/observability/Prometheus.js"
 import { PgUserRepositoryLive } from "../adapters/postgres/PgUserRepository.js"
 import { RedisUserCacheLive } from "../adapters/redis/RedisUserCache.js"
 import type { AppConfig } from "./Config.js"
@@ -10,6 +11,7 @@ import { Greeter } from "./Greeter.js"
 import { HealthChecksLive } from "./Health.js"
 import { Lifecycle, LifecycleLive } from "./Lifecycle.js"
 import { Users } from "./Users.js"
+import { VERSION } from "./Version.js"
 
 /** Redis when REDIS_ADDR is set, else the in-process cache. */
 export const UserCacheLive = (config: AppConfig) =>
@@ -61,14 +63,19 @@ export const UseCasesLive = (config: AppConfig) =>
     Layer.provide(warnCompatibilityOnly(config))
   )
 
-/** The health model every adapter reports into, and /readyz and grpc.health.v1 read. */
+/** The health model every adapter reports into, and /readyz and grpc.health.v1 read; and the metrics. */
 export const HealthLive = (config: AppConfig) =>
   LifecycleLive({
     startupSteps: ["database", "grpc", "http"],
     checkTimeout: config.health.checkTimeout,
     cacheTtl: config.health.cacheTtl,
     critical: Option.getOrUndefined(config.health.critical)
-  }).pipe(Layer.provideMerge(HealthChecksLive))
+  }).pipe(
+    Layer.provideMerge(HealthChecksLive),
+    Layer.provideMerge(
+      PrometheusLive({ defaultMetrics: config.metrics.defaultMetrics, version: VERSION, commit: config.metrics.commit })
+    )
+  )
 
 /**
  * Built last, so its finalizer runs first at shutdown: readiness turns unready at once, and the service keeps

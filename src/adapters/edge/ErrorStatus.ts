@@ -41,3 +41,26 @@ export const outcomeOfCause = (cause: Cause.Cause<AppError>): Outcome =>
 
 /** The upper-case name of a gRPC code, for logs: `NOT_FOUND`. */
 export const grpcCodeName = (code: GrpcCode): string => GrpcCode[code] ?? String(code)
+
+const GO_CODE_NAMES = [
+  "OK",
+  "Canceled",
+  "Unknown",
+  "InvalidArgument",
+  "DeadlineExceeded",
+  "NotFound",
+  "AlreadyExists",
+  "PermissionDenied",
+  "ResourceExhausted",
+  "FailedPrecondition",
+  "Aborted",
+  "OutOfRange",
+  "Unimplemented",
+  "Internal",
+  "Unavailable",
+  "DataLoss",
+  "Unauthenticated"
+] as const
+
+/** grpc-go's name of a code (codes.Code.String()): the `status` label of the Go service's metrics. */
+export const goCodeName = (code: GrpcCode): string => GO_CODE_NAMES[code] ?? `Code(${code})`

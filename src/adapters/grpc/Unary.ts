@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto"
 import { status as GrpcCode, type handleUnaryCall, type Metadata } from "@grpc/grpc-js"
-import { Cause, Effect, Exit, Runtime } from "effect"
+import { Cause, Context, Effect, Exit, Runtime } from "effect"
 import { type AppError, DeadlineExceeded } from "../../domain/errors.js"
-import { grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
+import { RequestMetrics } from "../../ports/RequestMetrics.js"
+import { goCodeName, grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -29,11 +30,15 @@ export const unaryHandler = <Req, Res>(
   handle: (request: Req) => Effect.Effect<Res, AppError>
 ): handleUnaryCall<Req, Res> => {
   const run = Runtime.runCallback(runtime)
+  const metrics = Context.getOrElse(runtime.context, RequestMetrics, () =>
+    Context.get(RequestMetrics.noop, RequestMetrics)
+  )
   const [service = "", method = ""] = path.slice(1).split("/")
   const spanName = path.slice(1)
 
   return (call, callback) => {
     const started = performance.now()
+    const recorded = metrics.rpcStarted(path)
     let finished = false
     const requestId = requestIdOf(call.metadata)
     const budget = remainingMs(call.getDeadline())
@@ -54,12 +59,14 @@ export const unaryHandler = <Req, Res>(
         finished = true
         const durationMs = Math.round((performance.now() - started) * 100) / 100
         if (Exit.isSuccess(exit)) {
+          recorded("OK")
           callback(null, exit.value)
           return Effect.logInfo("gRPC request completed").pipe(
             Effect.annotateLogs({ code: "OK", duration_ms: durationMs })
           )
         }
         const outcome = outcomeOfCause(exit.cause)
+        recorded(goCodeName(outcome.status.grpc))
         callback({ code: outcome.status.grpc, details: outcome.status.message })
         const fields = { code: grpcCodeName(outcome.status.grpc), duration_ms: durationMs }
         switch (outcome._tag) {

@@ -1,8 +1,9 @@
 import { createServer } from "node:http"
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
+import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
 
 export interface HttpServerOptions {
   /** Empty host: every interface. Port 0: a free port (read it from HttpServer.HttpServer's address). */
@@ -15,39 +16,66 @@ export interface HttpServerOptions {
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers })
 
-const GET_ONLY = ["/livez", "/readyz", "/startupz"] as const
+const GET_ONLY = ["/livez", "/readyz", "/startupz", "/metrics"] as const
+
+/** The route label of a request: a known path, or "unmatched" (never the raw path: unbounded cardinality). */
+const routeOf = (url: string) => {
+  const path = new URL(url, "http://localhost").pathname
+  return GET_ONLY.find((known) => known === path) ?? "unmatched"
+}
 
 /**
  * Health endpoints (and, with the observability work, /metrics) for probes and load balancers:
  * - /livez: 200 while the process and its event loop run; checks no dependency;
  * - /readyz: 200 ready or degraded (a non-critical check fails), 503 unready (a critical check fails, still
  *   starting, or shutting down), with every check's result;
- * - /startupz: 503 until migrations are done and both servers listen, then 200.
+ * - /startupz: 503 until migrations are done and both servers listen, then 200;
+ * - /metrics: the Prometheus exposition.
  */
-const router = Effect.map(Lifecycle, (lifecycle) =>
-  HttpRouter.empty.pipe(
-    HttpRouter.get("/livez", Effect.succeed(json(200, { status: "ok" }))),
-    HttpRouter.get(
-      "/readyz",
-      Effect.map(lifecycle.readiness, (readiness) =>
-        json(readiness.status === "unready" ? 503 : 200, { status: readiness.status, details: readiness.details })
-      )
-    ),
-    HttpRouter.get(
-      "/startupz",
-      Effect.map(lifecycle.pendingSteps, (pending) =>
-        pending.length === 0 ? json(200, { status: "started" }) : json(503, { status: "starting", pending })
-      )
-    ),
-    // A known path with another method is 405 (a route per method and path would clash in the router).
-    Effect.catchTag("RouteNotFound", (error) => {
-      const path = new URL(error.request.url, "http://localhost").pathname
-      return Effect.succeed(
-        GET_ONLY.some((known) => known === path)
-          ? json(405, { error: "method not allowed", method: error.request.method }, { allow: "GET" })
-          : json(404, { error: "not found", path: path.slice(0, 200) })
-      )
-    })
+const router = Effect.all([Lifecycle, MetricsEndpoint, RequestMetrics]).pipe(
+  Effect.map(([lifecycle, endpoint, metrics]) =>
+    HttpRouter.empty.pipe(
+      HttpRouter.get(
+        "/metrics",
+        Effect.map(endpoint.render, (body) =>
+          HttpServerResponse.text(body, { headers: { "content-type": endpoint.contentType } })
+        )
+      ),
+      HttpRouter.get("/livez", Effect.succeed(json(200, { status: "ok" }))),
+      HttpRouter.get(
+        "/readyz",
+        Effect.map(lifecycle.readiness, (readiness) =>
+          json(readiness.status === "unready" ? 503 : 200, { status: readiness.status, details: readiness.details })
+        )
+      ),
+      HttpRouter.get(
+        "/startupz",
+        Effect.map(lifecycle.pendingSteps, (pending) =>
+          pending.length === 0 ? json(200, { status: "started" }) : json(503, { status: "starting", pending })
+        )
+      ),
+      // A known path with another method is 405 (a route per method and path would clash in the router).
+      Effect.catchTag("RouteNotFound", (error) => {
+        const path = new URL(error.request.url, "http://localhost").pathname
+        return Effect.succeed(
+          GET_ONLY.some((known) => known === path)
+            ? json(405, { error: "method not allowed", method: error.request.method }, { allow: "GET" })
+            : json(404, { error: "not found", path: path.slice(0, 200) })
+        )
+      }),
+      (app) =>
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+          const started = performance.now()
+          const record = (status: number) =>
+            Effect.sync(() =>
+              metrics.httpCompleted(request.method, routeOf(request.url), status, (performance.now() - started) / 1000)
+            )
+          return app.pipe(
+            Effect.tap((response) => record(response.status)),
+            Effect.tapErrorCause(() => record(500))
+          )
+        })
+    )
   )
 )
 

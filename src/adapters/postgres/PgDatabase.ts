@@ -1,6 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Redacted } from "effect"
 import Pg from "pg"
+import { trackPool } from "./PgMetrics.js"
 
 export interface PgDatabaseOptions {
   readonly url: Redacted.Redacted<string>
@@ -37,6 +38,7 @@ export const PgDatabaseLive = (options: PgDatabaseOptions) =>
         })
         // An idle connection that breaks (server restart) is dropped by the pool; without a listener Node would crash.
         pool.on("error", () => {})
+        trackPool(pool)
         return pool
       }),
       (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption("2 seconds"))

@@ -3,6 +3,7 @@ import { Effect, Layer, Option, Schema } from "effect"
 import { DependencyUnavailable, EmailTaken } from "../../domain/errors.js"
 import { User, type UserId } from "../../domain/User.js"
 import { UserRepository } from "../../ports/UserRepository.js"
+import { timedQuery } from "./PgMetrics.js"
 
 // node-postgres returns BIGINT as a string: decode it into an exact bigint, never a lossy number.
 const UserRow = Schema.compose(Schema.Struct({ id: Schema.BigInt, name: Schema.String, email: Schema.String }), User)
@@ -32,6 +33,7 @@ export const PgUserRepositoryLive = Layer.effect(
     return UserRepository.of({
       findById: Effect.fn("UserRepository.findById")(function* (id: UserId) {
         const rows = yield* sql`SELECT id, name, email FROM users WHERE id = ${id}`.pipe(
+          timedQuery("findById"),
           Effect.mapError(unavailable("findById"))
         )
         return Option.fromNullable((yield* users(rows))[0])
@@ -39,6 +41,7 @@ export const PgUserRepositoryLive = Layer.effect(
       findByIds: Effect.fn("UserRepository.findByIds")(function* (ids: ReadonlyArray<UserId>) {
         yield* Effect.annotateCurrentSpan("user.ids", ids.length)
         const rows = yield* sql`SELECT id, name, email FROM users WHERE id = ANY(${ids})`.pipe(
+          timedQuery("findByIds"),
           Effect.mapError(unavailable("findByIds"))
         )
         return yield* users(rows)
@@ -46,13 +49,13 @@ export const PgUserRepositoryLive = Layer.effect(
       list: Effect.fn("UserRepository.list")(function* ({ afterId, limit }) {
         const rows = yield* sql`
           SELECT id, name, email FROM users WHERE id > ${afterId ?? 0n} ORDER BY id LIMIT ${limit}
-        `.pipe(Effect.mapError(unavailable("list")))
+        `.pipe(timedQuery("list"), Effect.mapError(unavailable("list")))
         return yield* users(rows)
       }),
       insert: Effect.fn("UserRepository.insert")(function* (input) {
         const rows = yield* sql`
           INSERT INTO users (name, email) VALUES (${input.name}, ${input.email}) RETURNING id, name, email
-        `.pipe(Effect.mapError(writeErrors("insert", input.email)))
+        `.pipe(timedQuery("insert"), Effect.mapError(writeErrors("insert", input.email)))
         const [user] = yield* users(rows)
         return user ?? (yield* Effect.dieMessage("INSERT ... RETURNING returned no row"))
       }),
@@ -64,11 +67,12 @@ export const PgUserRepositoryLive = Layer.effect(
               updated_at = now()
           WHERE id = ${id}
           RETURNING id, name, email
-        `.pipe(Effect.mapError(writeErrors("update", patch.email)))
+        `.pipe(timedQuery("update"), Effect.mapError(writeErrors("update", patch.email)))
         return Option.fromNullable((yield* users(rows))[0])
       }),
       delete: Effect.fn("UserRepository.delete")(function* (id) {
         const rows = yield* sql`DELETE FROM users WHERE id = ${id} RETURNING id`.pipe(
+          timedQuery("delete"),
           Effect.mapError(unavailable("delete"))
         )
         return rows.length > 0

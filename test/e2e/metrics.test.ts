@@ -1,0 +1,91 @@
+import { execFileSync } from "node:child_process"
+import { HttpServer } from "@effect/platform"
+import { assert, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
+import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { clientsFor, statusOf, unary } from "../support/grpc.js"
+import { pollUntil } from "../support/poll.js"
+import { serviceOnHarness } from "../support/service.js"
+
+const Service = serviceOnHarness(Effect.succeed({ METRICS_ENABLE_DEFAULT_METRICS: "true" })).pipe(Layer.orDie)
+
+const scrape = Effect.gen(function* () {
+  const server = yield* HttpServer.HttpServer
+  const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+  const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`))
+  assert.strictEqual(response.status, 200)
+  assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0.0.4/)
+  return yield* Effect.promise(() => response.text())
+})
+
+/** The value of one sample, `name{labels}`, or 0 when absent. */
+const sample = (text: string, series: string) => {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}
+
+const SAY_HELLO = 'method="/hello_world.Greeter/SayHello"'
+
+layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("metrics", (it) => {
+  it.scoped("the Go service's series move by exactly the calls made, labelled with Go code names", () =>
+    Effect.gen(function* () {
+      const { greeter } = yield* clientsFor((yield* GrpcServer).port)
+      const call = (userId: bigint) => unary<SayHelloResponse>((cb) => greeter.sayHello({ userId }, cb))
+      const before = yield* scrape
+      yield* call(1n)
+      yield* call(2n)
+      yield* statusOf(call(999n))
+      yield* statusOf(call(0n))
+      yield* statusOf(call(-5n))
+      const after = yield* scrape
+      const delta = (series: string) => sample(after, series) - sample(before, series)
+      assert.strictEqual(delta(`grpc_requests_total{${SAY_HELLO},status="OK"}`), 2)
+      assert.strictEqual(delta(`grpc_requests_total{${SAY_HELLO},status="NotFound"}`), 1)
+      assert.strictEqual(delta(`grpc_requests_total{${SAY_HELLO},status="InvalidArgument"}`), 2)
+      assert.strictEqual(delta(`grpc_request_duration_seconds_count{${SAY_HELLO}}`), 5)
+      assert.strictEqual(delta(`grpc_request_duration_seconds_bucket{le="10",${SAY_HELLO}}`), 5)
+      assert.strictEqual(sample(after, `grpc_requests_in_flight{${SAY_HELLO}}`), 0)
+      assert.include(after, "# HELP grpc_requests_total ")
+      assert.include(after, "# TYPE grpc_request_duration_seconds histogram")
+      for (const le of ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]) {
+        assert.include(after, `grpc_request_duration_seconds_bucket{le="${le}",${SAY_HELLO}}`)
+      }
+    })
+  )
+
+  it.scoped("also exposes HTTP, cache, loader, SQL, pool, event-loop, build and runtime metrics", () =>
+    Effect.gen(function* () {
+      yield* scrape
+      const text = yield* scrape
+      assert.isAtLeast(sample(text, 'http_requests_total{method="GET",route="/metrics",status="200"}'), 1)
+      for (const name of [
+        "cache_hits_total",
+        "cache_misses_total",
+        "user_loader_batch_size_count",
+        "db_query_duration_seconds_count",
+        'db_pool_connections{state="idle"}',
+        "event_loop_lag_seconds",
+        "build_info",
+        "process_cpu_seconds_total"
+      ]) {
+        assert.include(text, name)
+      }
+    })
+  )
+
+  it.scoped("promtool check metrics finds no problem", () =>
+    Effect.gen(function* () {
+      const text = yield* pollUntil(scrape, (t) => t.includes("cache_hits_total"))
+      let output = ""
+      try {
+        output = execFileSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" })
+      } catch (error) {
+        const detail =
+          error instanceof Error && "stdout" in error ? String(error.stdout) + String(error.stderr) : String(error)
+        assert.fail(`promtool check metrics failed (install Debian's prometheus package for promtool): ${detail}`)
+      }
+      assert.strictEqual(output.trim(), "")
+    })
+  )
+})
