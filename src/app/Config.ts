@@ -124,6 +124,18 @@ export const AppConfig = Config.all({
     ).pipe(Config.option)
   }),
   shutdownDelay: duration("SHUTDOWN_DELAY").pipe(Config.withDefault(Duration.zero)),
+  upstream: Config.all({
+    address: dialAddress("GREETER_UPSTREAM_URL").pipe(Config.option),
+    timeout: duration("GREETER_UPSTREAM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
+  }),
+  tracing: Config.all({
+    enabled: Config.boolean("TRACING_ENABLED").pipe(Config.option),
+    collector: dialAddress("TRACING_COLLECTOR_URL").pipe(Config.option),
+    serviceName: Config.string("TRACING_SERVICE_NAME").pipe(Config.withDefault("effect-microservice")),
+    sampleRatio: ratio("TRACING_SAMPLE_RATIO").pipe(Config.withDefault(1)),
+    shutdownTimeout: duration("TRACING_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+    environment: Config.string("DEPLOYMENT_ENVIRONMENT").pipe(Config.withDefault("development"))
+  }),
   metrics: Config.all({
     defaultMetrics: Config.boolean("METRICS_ENABLE_DEFAULT_METRICS").pipe(Config.withDefault(false)),
     commit: Config.string("BUILD_COMMIT").pipe(Config.withDefault("unknown"))

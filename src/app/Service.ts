@@ -1,10 +1,13 @@
 import { Duration, Effect, Layer, Option } from "effect"
 import { GrpcServerLive } from "../adapters/grpc/GrpcServer.js"
+import { GrpcUpstreamGreeterLive } from "../adapters/grpc/UpstreamGreeterClient.js"
 import { HttpServerLive } from "../adapters/http/HttpServer.js"
 import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
 import { PrometheusLive } from "../adapters/observability/Prometheus.js"
+import { TracingLive } from "../adapters/observability/Tracing.js"
 import { PgUserRepositoryLive } from "../adapters/postgres/PgUserRepository.js"
 import { RedisUserCacheLive } from "../adapters/redis/RedisUserCache.js"
+import { UpstreamGreeter } from "../ports/UpstreamGreeter.js"
 import type { AppConfig } from "./Config.js"
 import { DatabaseLive } from "./Database.js"
 import { Greeter } from "./Greeter.js"
@@ -58,10 +61,41 @@ const warnCompatibilityOnly = (config: AppConfig) => {
 export const UseCasesLive = (config: AppConfig) =>
   Greeter.Default.pipe(
     Layer.provideMerge(Users.Default),
+    Layer.provide(
+      Option.match(config.upstream.address, {
+        onNone: () => UpstreamGreeter.none,
+        onSome: (address) =>
+          GrpcUpstreamGreeterLive({
+            address: `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`,
+            timeout: config.upstream.timeout
+          })
+      })
+    ),
     Layer.provide(PgUserRepositoryLive.pipe(Layer.provide(DatabaseLive(config.database)))),
     Layer.provide(UserCacheLive(config)),
     Layer.provide(warnCompatibilityOnly(config))
   )
+
+/**
+ * Tracing when TRACING_ENABLED says so; by default, when TRACING_COLLECTOR_URL is set (enabled without a URL
+ * uses the Go service's default, localhost:4318).
+ */
+const TracingFromConfig = (config: AppConfig) => {
+  const enabled = Option.getOrElse(config.tracing.enabled, () => Option.isSome(config.tracing.collector))
+  if (!enabled) return Layer.empty
+  const collector = Option.match(config.tracing.collector, {
+    onNone: () => "localhost:4318",
+    onSome: (address) => `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`
+  })
+  return TracingLive({
+    collector,
+    serviceName: config.tracing.serviceName,
+    serviceVersion: VERSION,
+    environment: config.tracing.environment,
+    sampleRatio: config.tracing.sampleRatio,
+    shutdownTimeout: config.tracing.shutdownTimeout
+  })
+}
 
 /** The health model every adapter reports into, and /readyz and grpc.health.v1 read; and the metrics. */
 export const HealthLive = (config: AppConfig) =>
@@ -113,6 +147,8 @@ export const ServiceLive = (config: AppConfig) =>
       })
     ),
     Layer.provide(UseCasesLive(config)),
+    // Built after HTTP and before the database and cache: its flush runs after they close, before HTTP does.
+    Layer.provideMerge(TracingFromConfig(config)),
     Layer.provideMerge(
       HttpServerLive({
         host: config.http.address.host,

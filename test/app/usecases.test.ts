@@ -7,6 +7,7 @@ import { HealthChecksLive } from "../../src/app/Health.js"
 import { Users } from "../../src/app/Users.js"
 import { type AppError, DependencyUnavailable } from "../../src/domain/errors.js"
 import { UserId } from "../../src/domain/User.js"
+import { UpstreamGreeter } from "../../src/ports/UpstreamGreeter.js"
 import { UserCache } from "../../src/ports/UserCache.js"
 import type { UserRepository } from "../../src/ports/UserRepository.js"
 import { lookup } from "../adapters/UserCache.contract.js"
@@ -19,8 +20,17 @@ const seed = [
 ]
 const cache = MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1) }).pipe(Layer.provide(HealthChecksLive))
 
-const UseCases = (repository: Layer.Layer<UserRepository>, userCache: Layer.Layer<UserCache> = cache) =>
-  Greeter.Default.pipe(Layer.provideMerge(Users.Default), Layer.provideMerge(repository), Layer.provide(userCache))
+const UseCases = (
+  repository: Layer.Layer<UserRepository>,
+  userCache: Layer.Layer<UserCache> = cache,
+  upstream: Layer.Layer<UpstreamGreeter> = UpstreamGreeter.none
+) =>
+  Greeter.Default.pipe(
+    Layer.provideMerge(Users.Default),
+    Layer.provideMerge(repository),
+    Layer.provide(userCache),
+    Layer.provide(upstream)
+  )
 
 const errorOf = <A, E extends { readonly _tag: string; readonly message: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flip(effect).pipe(Effect.map((e) => ({ tag: e._tag, message: e.message })))
@@ -83,6 +93,31 @@ describe("Greeter.sayHello", () => {
       )
     )
   )
+})
+
+describe("Greeter with an upstream Greeter", () => {
+  it.effect("asks the upstream first, with the same user id", () => {
+    const asked: Array<bigint> = []
+    const upstream = Layer.succeed(UpstreamGreeter, {
+      sayHello: (id) => Effect.sync(() => void asked.push(id))
+    })
+    return Effect.gen(function* () {
+      assert.strictEqual((yield* (yield* Greeter).sayHello(2n)).message, "Hello, Bob!")
+      assert.deepStrictEqual(asked, [2n])
+    }).pipe(Effect.provide(UseCases(MemoryUserRepositoryLive(seed), cache, upstream)))
+  })
+
+  it.effect("fails with the upstream's error, before reading anything itself", () => {
+    const repository = instrumented(seed)
+    const upstream = Layer.succeed(UpstreamGreeter, {
+      sayHello: () => Effect.fail(new DependencyUnavailable({ dependency: "upstream", operation: "sayHello" }))
+    })
+    return Effect.gen(function* () {
+      const error = yield* Effect.flip((yield* Greeter).sayHello(1n))
+      assert.strictEqual(error._tag, "DependencyUnavailable")
+      assert.strictEqual(repository.stats.queries.length, 0)
+    }).pipe(Effect.provide(UseCases(repository.repository, cache, upstream)))
+  })
 })
 
 describe("Users", () => {

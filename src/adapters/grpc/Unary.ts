@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto"
-import { status as GrpcCode, type handleUnaryCall, type Metadata } from "@grpc/grpc-js"
-import { Cause, Context, Effect, Exit, Runtime } from "effect"
+import { Headers, HttpTraceContext } from "@effect/platform"
+import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-js"
+import { Cause, Context, Effect, Exit, Option, Runtime, type Tracer } from "effect"
 import { type AppError, DeadlineExceeded } from "../../domain/errors.js"
+import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { goCodeName, grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
 
@@ -11,6 +13,15 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
 const requestIdOf = (metadata: Metadata): string => {
   const [value] = metadata.get("x-request-id")
   return typeof value === "string" && REQUEST_ID.test(value) ? value : randomUUID()
+}
+
+/** The caller's span, from `traceparent` (and `tracestate`) metadata, if it sent one. */
+const traceParentOf = (metadata: Metadata): Tracer.ExternalSpan | undefined => {
+  const [traceparent] = metadata.get("traceparent")
+  if (typeof traceparent !== "string") return undefined
+  const [tracestate] = metadata.get("tracestate")
+  const headers = Headers.fromInput(typeof tracestate === "string" ? { traceparent, tracestate } : { traceparent })
+  return Option.getOrUndefined(HttpTraceContext.fromHeaders(headers))
 }
 
 /** Milliseconds left until the call's deadline, or undefined when the client set none. */
@@ -47,12 +58,26 @@ export const unaryHandler = <Req, Res>(
       budget === undefined
         ? handle(call.request)
         : handle(call.request).pipe(
-            Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) })
+            Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) }),
+            Effect.locally(RequestDeadline, Option.some(Date.now() + budget))
           )
 
+    // The request id goes back to the caller at once, in the response headers.
+    const responseMetadata = new Metadata()
+    responseMetadata.set("x-request-id", requestId)
+    call.sendMetadata(responseMetadata)
+
     const program = handled.pipe(
+      Effect.onExit((exit) =>
+        Effect.annotateCurrentSpan(
+          "rpc.grpc.status_code",
+          Exit.isSuccess(exit) ? GrpcCode.OK : outcomeOfCause(exit.cause).status.grpc
+        )
+      ),
       Effect.withSpan(spanName, {
         kind: "server",
+        // A caller's W3C traceparent/tracestate continues its trace.
+        parent: traceParentOf(call.metadata),
         attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "request.id": requestId }
       }),
       Effect.onExit((exit) => {

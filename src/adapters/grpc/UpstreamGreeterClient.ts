@@ -1,0 +1,68 @@
+import { HttpTraceContext } from "@effect/platform"
+import { credentials, status as GrpcCode, Metadata, type ServiceError } from "@grpc/grpc-js"
+import { Duration, Effect, FiberRef, Layer, Option } from "effect"
+import { DeadlineExceeded, DependencyUnavailable, UserNotFound } from "../../domain/errors.js"
+import type { UserId } from "../../domain/User.js"
+import { RequestDeadline } from "../../ports/RequestContext.js"
+import { UpstreamGreeter } from "../../ports/UpstreamGreeter.js"
+import { GreeterClient, type SayHelloResponse } from "./generated/hello_world/hello_world.js"
+
+export interface UpstreamGreeterOptions {
+  /** host:port of the upstream Greeter (GREETER_UPSTREAM_URL). */
+  readonly address: string
+  /** Budget of one call when the request has no deadline of its own; never more than what the request has left. */
+  readonly timeout: Duration.Duration
+}
+
+/**
+ * UpstreamGreeter over gRPC (grpc-js). Each call runs in a client span whose W3C trace context goes out as
+ * `traceparent` metadata, so the upstream continues this trace; its deadline is what is left of this request's.
+ */
+export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
+  Layer.scoped(
+    UpstreamGreeter,
+    Effect.gen(function* () {
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new GreeterClient(options.address, credentials.createInsecure())),
+        (c) => Effect.sync(() => c.close())
+      )
+      const failure = (id: UserId, error: ServiceError) =>
+        error.code === GrpcCode.NOT_FOUND
+          ? new UserNotFound({ id })
+          : error.code === GrpcCode.DEADLINE_EXCEEDED
+            ? new DeadlineExceeded({ timeoutMs: Duration.toMillis(options.timeout) })
+            : new DependencyUnavailable({
+                dependency: "upstream",
+                operation: "sayHello",
+                cause: `${GrpcCode[error.code]}: ${error.details}`
+              })
+
+      const sayHello = (id: UserId) =>
+        Effect.gen(function* () {
+          const metadata = new Metadata()
+          const span = yield* Effect.currentSpan.pipe(Effect.option)
+          if (Option.isSome(span)) {
+            for (const [key, value] of Object.entries(HttpTraceContext.toHeaders(span.value))) metadata.set(key, value)
+          }
+          const budgetEnd = Date.now() + Duration.toMillis(options.timeout)
+          const requestEnd = yield* FiberRef.get(RequestDeadline)
+          const deadline = Math.min(
+            budgetEnd,
+            Option.getOrElse(requestEnd, () => budgetEnd)
+          )
+          yield* Effect.async<SayHelloResponse, UserNotFound | DeadlineExceeded | DependencyUnavailable>((resume) => {
+            const call = client.sayHello({ userId: id }, metadata, { deadline }, (error, reply) =>
+              resume(error ? Effect.fail(failure(id, error)) : Effect.succeed(reply))
+            )
+            return Effect.sync(() => call.cancel())
+          })
+        }).pipe(
+          Effect.withSpan("UpstreamGreeter.sayHello", {
+            kind: "client",
+            attributes: { "rpc.system": "grpc", "rpc.service": "hello_world.Greeter", "rpc.method": "SayHello" }
+          })
+        )
+
+      return UpstreamGreeter.of({ sayHello })
+    })
+  )
