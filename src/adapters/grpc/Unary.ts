@@ -67,33 +67,23 @@ export const unaryHandler = <Req, Res>(
     responseMetadata.set("x-request-id", requestId)
     call.sendMetadata(responseMetadata)
 
-    const program = handled.pipe(
-      Effect.onExit((exit) =>
-        Effect.annotateCurrentSpan(
-          "rpc.grpc.status_code",
-          Exit.isSuccess(exit) ? GrpcCode.OK : outcomeOfCause(exit.cause).status.grpc
+    // Answer, record and log inside the server span, so the log line carries its trace and span ids.
+    const respond = (exit: Exit.Exit<Res, AppError>) => {
+      finished = true
+      const durationMs = Math.round((performance.now() - started) * 100) / 100
+      if (Exit.isSuccess(exit)) {
+        recorded("OK")
+        callback(null, exit.value)
+        return Effect.annotateCurrentSpan("rpc.grpc.status_code", GrpcCode.OK).pipe(
+          Effect.zipRight(Effect.logInfo("gRPC request completed")),
+          Effect.annotateLogs({ code: "OK", duration_ms: durationMs })
         )
-      ),
-      Effect.withSpan(spanName, {
-        kind: "server",
-        // A caller's W3C traceparent/tracestate continues its trace.
-        parent: traceParentOf(call.metadata),
-        attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "request.id": requestId }
-      }),
-      Effect.onExit((exit) => {
-        finished = true
-        const durationMs = Math.round((performance.now() - started) * 100) / 100
-        if (Exit.isSuccess(exit)) {
-          recorded("OK")
-          callback(null, exit.value)
-          return Effect.logInfo("gRPC request completed").pipe(
-            Effect.annotateLogs({ code: "OK", duration_ms: durationMs })
-          )
-        }
-        const outcome = outcomeOfCause(exit.cause)
-        recorded(goCodeName(outcome.status.grpc))
-        callback({ code: outcome.status.grpc, details: outcome.status.message })
-        const fields = { code: grpcCodeName(outcome.status.grpc), duration_ms: durationMs }
+      }
+      const outcome = outcomeOfCause(exit.cause)
+      recorded(goCodeName(outcome.status.grpc))
+      callback({ code: outcome.status.grpc, details: outcome.status.message })
+      const fields = { code: grpcCodeName(outcome.status.grpc), duration_ms: durationMs }
+      const log = (() => {
         switch (outcome._tag) {
           case "Defect":
             return Effect.logError("gRPC request failed", exit.cause).pipe(Effect.annotateLogs(fields))
@@ -102,12 +92,23 @@ export const unaryHandler = <Req, Res>(
           case "Failure": {
             const serverSide =
               outcome.status.grpc === GrpcCode.UNAVAILABLE || outcome.status.grpc === GrpcCode.DEADLINE_EXCEEDED
-            const log = serverSide ? Effect.logWarning : Effect.logInfo
-            return log("gRPC request failed", ...(serverSide ? [Cause.fail(outcome.error)] : [])).pipe(
+            const level = serverSide ? Effect.logWarning : Effect.logInfo
+            return level("gRPC request failed", ...(serverSide ? [Cause.fail(outcome.error)] : [])).pipe(
               Effect.annotateLogs({ ...fields, error: outcome.status.message })
             )
           }
         }
+      })()
+      return Effect.zipRight(Effect.annotateCurrentSpan("rpc.grpc.status_code", outcome.status.grpc), log)
+    }
+
+    const program = handled.pipe(
+      Effect.onExit(respond),
+      Effect.withSpan(spanName, {
+        kind: "server",
+        // A caller's W3C traceparent/tracestate continues its trace.
+        parent: traceParentOf(call.metadata),
+        attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "request.id": requestId }
       }),
       Effect.annotateLogs({ method: path, request_id: requestId })
     )
