@@ -137,6 +137,7 @@ export const AppConfig = Config.all({
     environment: Config.string("DEPLOYMENT_ENVIRONMENT").pipe(Config.withDefault("development"))
   }),
   metrics: Config.all({
+    enabled: Config.boolean("METRICS_ENABLED").pipe(Config.withDefault(true)),
     defaultMetrics: Config.boolean("METRICS_ENABLE_DEFAULT_METRICS").pipe(Config.withDefault(false)),
     commit: Config.string("BUILD_COMMIT").pipe(Config.withDefault("unknown"))
   }),

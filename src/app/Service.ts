@@ -7,6 +7,7 @@ import { PrometheusLive } from "../adapters/observability/Prometheus.js"
 import { TracingLive } from "../adapters/observability/Tracing.js"
 import { PgUserRepositoryLive } from "../adapters/postgres/PgUserRepository.js"
 import { RedisUserCacheLive } from "../adapters/redis/RedisUserCache.js"
+import { RequestMetrics } from "../ports/RequestMetrics.js"
 import { UpstreamGreeter } from "../ports/UpstreamGreeter.js"
 import type { AppConfig } from "./Config.js"
 import { DatabaseLive } from "./Database.js"
@@ -107,7 +108,13 @@ export const HealthLive = (config: AppConfig) =>
   }).pipe(
     Layer.provideMerge(HealthChecksLive),
     Layer.provideMerge(
-      PrometheusLive({ defaultMetrics: config.metrics.defaultMetrics, version: VERSION, commit: config.metrics.commit })
+      config.metrics.enabled
+        ? PrometheusLive({
+            defaultMetrics: config.metrics.defaultMetrics,
+            version: VERSION,
+            commit: config.metrics.commit
+          })
+        : Layer.succeedContext(RequestMetrics.noop)
     )
   )
 

@@ -1,7 +1,7 @@
 import { createServer } from "node:http"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
 
@@ -32,14 +32,19 @@ const routeOf = (url: string) => {
  * - /startupz: 503 until migrations are done and both servers listen, then 200;
  * - /metrics: the Prometheus exposition.
  */
-const router = Effect.all([Lifecycle, MetricsEndpoint, RequestMetrics]).pipe(
+const router = Effect.all([Lifecycle, Effect.serviceOption(MetricsEndpoint), RequestMetrics]).pipe(
   Effect.map(([lifecycle, endpoint, metrics]) =>
     HttpRouter.empty.pipe(
       HttpRouter.get(
         "/metrics",
-        Effect.map(endpoint.render, (body) =>
-          HttpServerResponse.text(body, { headers: { "content-type": endpoint.contentType } })
-        )
+        // METRICS_ENABLED=false: there is no exposition, and /metrics is a 404 like any unknown path.
+        Option.match(endpoint, {
+          onNone: () => Effect.succeed(json(404, { error: "metrics are disabled (METRICS_ENABLED=false)" })),
+          onSome: (exposition) =>
+            Effect.map(exposition.render, (body) =>
+              HttpServerResponse.text(body, { headers: { "content-type": exposition.contentType } })
+            )
+        })
       ),
       HttpRouter.get("/livez", Effect.succeed(json(200, { status: "ok" }))),
       HttpRouter.get(
