@@ -33,7 +33,8 @@ interface Export {
 const readAnyValue = (value: AnyValue): string | number | boolean =>
   value.stringValue ??
   (value.intValue !== undefined ? Number(value.intValue) : (value.boolValue ?? value.doubleValue ?? ""))
-const attributes = (list: Array<KeyValue> = []) => Object.fromEntries(list.map((kv) => [kv.key, readAnyValue(kv.value)]))
+const attributes = (list: Array<KeyValue> = []) =>
+  Object.fromEntries(list.map((kv) => [kv.key, readAnyValue(kv.value)]))
 
 /** An OTLP/HTTP (JSON) trace receiver on a free loopback port, keeping every span it is sent. */
 export const startOtlpReceiver = async () => {
