@@ -1,0 +1,96 @@
+import { assert, layer } from "@effect/vitest"
+import { type Metadata, Server, ServerCredentials, status } from "@grpc/grpc-js"
+import { Context, Duration, Effect, Layer, Option } from "effect"
+import { GreeterService } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { GrpcUpstreamGreeterLive } from "../../src/adapters/grpc/UpstreamGreeterClient.js"
+import { UserId } from "../../src/domain/User.js"
+import { RequestDeadline } from "../../src/ports/RequestContext.js"
+import { UpstreamGreeter } from "../../src/ports/UpstreamGreeter.js"
+
+interface Seen {
+  deadline: number
+  traceparent: string
+}
+
+/** A fake upstream Greeter that records what each call carried and answers by user id. */
+class FakeUpstream extends Context.Tag("test/FakeUpstream")<
+  FakeUpstream,
+  { readonly port: number; readonly seen: Array<Seen> }
+>() {}
+
+const FakeUpstreamLive = Layer.scoped(
+  FakeUpstream,
+  Effect.gen(function* () {
+    const seen: Array<Seen> = []
+    const server = new Server()
+    server.addService(GreeterService, {
+      sayHello: (
+        call: { request: { userId: bigint }; metadata: Metadata; getDeadline: () => Date | number },
+        callback: (error: { code: number; details: string } | null, value?: unknown) => void
+      ) => {
+        const deadline = call.getDeadline()
+        seen.push({
+          deadline: deadline instanceof Date ? deadline.getTime() : deadline,
+          traceparent: String(call.metadata.get("traceparent")[0] ?? "")
+        })
+        if (call.request.userId === 404n) return callback({ code: status.NOT_FOUND, details: "no such user" })
+        if (call.request.userId === 503n) return callback({ code: status.UNAVAILABLE, details: "down" })
+        callback(null, { message: "Hello!", user: { id: call.request.userId, name: "X", email: "x@example.com" } })
+      }
+    })
+    const port = yield* Effect.acquireRelease(
+      Effect.async<number, Error>((resume) =>
+        server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) =>
+          resume(error ? Effect.fail(error) : Effect.succeed(bound))
+        )
+      ),
+      () => Effect.sync(() => server.forceShutdown())
+    )
+    return { port, seen }
+  })
+)
+
+const Upstream = Layer.unwrapEffect(
+  Effect.map(FakeUpstream, ({ port }) =>
+    GrpcUpstreamGreeterLive({ address: `127.0.0.1:${port}`, timeout: Duration.seconds(5) })
+  )
+).pipe(Layer.provideMerge(FakeUpstreamLive))
+
+layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it) => {
+  it.effect("passes what is left of the request's deadline, and the trace context of its client span", () =>
+    Effect.gen(function* () {
+      const { seen } = yield* FakeUpstream
+      const requestEnd = Date.now() + 300
+      const traceId = yield* Effect.flatMap(UpstreamGreeter, (upstream) => upstream.sayHello(UserId.make(1n))).pipe(
+        Effect.locally(RequestDeadline, Option.some(requestEnd)),
+        Effect.zipRight(Effect.map(Effect.currentSpan, (span) => span.traceId)),
+        Effect.withSpan("test.request")
+      )
+      const last = seen.at(-1)
+      // grpc-timeout is relative: the server's deadline lands a few ms later than ours (transit), far below 5 s.
+      assert.isAtMost(last?.deadline ?? Number.POSITIVE_INFINITY, requestEnd + 50)
+      assert.match(last?.traceparent ?? "", new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`))
+    })
+  )
+
+  it.effect("without a request deadline, uses GREETER_UPSTREAM_TIMEOUT", () =>
+    Effect.gen(function* () {
+      const { seen } = yield* FakeUpstream
+      const before = Date.now()
+      yield* Effect.flatMap(UpstreamGreeter, (upstream) => upstream.sayHello(UserId.make(2n)))
+      const deadline = seen.at(-1)?.deadline ?? 0
+      assert.isAtLeast(deadline, before + 4000)
+      assert.isAtMost(deadline, Date.now() + 5000)
+    })
+  )
+
+  it.effect("maps the upstream's NOT_FOUND to UserNotFound and other failures to DependencyUnavailable", () =>
+    Effect.gen(function* () {
+      const upstream = yield* UpstreamGreeter
+      assert.strictEqual((yield* Effect.flip(upstream.sayHello(UserId.make(404n))))._tag, "UserNotFound")
+      const down = yield* Effect.flip(upstream.sayHello(UserId.make(503n)))
+      assert.strictEqual(down._tag, "DependencyUnavailable")
+      assert.strictEqual(down.message, "upstream unavailable (sayHello)")
+    })
+  )
+})
