@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build with dev dependencies, run with production dependencies only, as a non-root user.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --no-audit --no-fund
+
+# Development: the source mounted over /app/src, restarted on change (docker compose --profile dev).
+FROM deps AS dev
+ENV NODE_ENV=development
+COPY . .
+EXPOSE 4000 5000
+CMD ["npm", "run", "dev"]
+
+FROM deps AS build
+COPY . .
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM ${NODE_IMAGE} AS runtime
+ARG BUILD_COMMIT=unknown
+ENV NODE_ENV=production BUILD_COMMIT=${BUILD_COMMIT}
+WORKDIR /app
+COPY --from=prod-deps --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+# proto/ at run time: server reflection reads the contracts; migrations are compiled into dist/.
+COPY --chown=node:node package.json ./
+COPY --chown=node:node proto ./proto
+USER node
+EXPOSE 4000 5000
+# The process handles SIGTERM itself (graceful shutdown); node runs as PID 1 without a shell in between.
+CMD ["node", "dist/src/main.js"]
