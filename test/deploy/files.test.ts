@@ -100,14 +100,21 @@ describe("Kubernetes manifests", () => {
     assert.strictEqual(container?.securityContext?.allowPrivilegeEscalation, false)
     assert.deepStrictEqual(container?.securityContext?.capabilities?.drop, ["ALL"])
     assert.isDefined(container?.resources?.limits?.memory)
+    const preStop = container?.lifecycle?.preStop?.exec?.command ?? []
+    const preStopSeconds = preStop[0] === "sleep" ? Number(preStop[1]) : 0
     const budget =
+      preStopSeconds +
       seconds(config.SHUTDOWN_DELAY) +
       seconds(config.GRPC_SHUTDOWN_TIMEOUT) +
       2 +
       seconds(config.TRACING_SHUTDOWN_TIMEOUT) +
       seconds(config.HTTP_SHUTDOWN_TIMEOUT)
     assert.isBelow(budget, pod?.terminationGracePeriodSeconds ?? 0, "the whole shutdown fits before SIGKILL")
-    assert.isAbove(seconds(config.SHUTDOWN_DELAY), 0, "endpoints are removed before the drain starts")
+    assert.isAtLeast(
+      preStopSeconds + seconds(config.SHUTDOWN_DELAY),
+      5,
+      "endpoints are removed before the drain starts (preStop or SHUTDOWN_DELAY)"
+    )
   })
 })
 
