@@ -105,7 +105,11 @@ export const AppConfig = Config.all({
       Config.withDefault(4 * 1024 * 1024)
     ),
     reflection: Config.boolean("GRPC_REFLECTION").pipe(Config.withDefault(true)),
-    shutdownTimeout: duration("GRPC_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+    shutdownTimeout: duration("GRPC_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+    requestTimeout: duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+    maxInFlight: intInRange("MAX_IN_FLIGHT", 1, 1_000_000).pipe(Config.withDefault(256)),
+    rateLimitRps: intInRange("RATE_LIMIT_RPS", 0, 1_000_000).pipe(Config.withDefault(0)),
+    rateLimitBurst: intInRange("RATE_LIMIT_BURST", 1, 1_000_000).pipe(Config.withDefault(20))
   }),
   http: Config.all({
     address: listenAddress("HTTP_SERVER_URL").pipe(Config.withDefault({ host: "", port: 4000 })),
@@ -151,7 +155,10 @@ export const AppConfig = Config.all({
     poolMaxLifetime: duration("DATABASE_POOL_MAX_LIFETIME").pipe(Config.withDefault(Duration.hours(1))),
     idleTimeout: duration("DATABASE_POOL_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
     connectTimeout: duration("DATABASE_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
-    statementTimeout: duration("DATABASE_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
+    statementTimeout: duration("DATABASE_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+    breakerThreshold: intInRange("DATABASE_BREAKER_THRESHOLD", 1, 1000).pipe(Config.withDefault(5)),
+    breakerReset: duration("DATABASE_BREAKER_RESET").pipe(Config.withDefault(Duration.seconds(2))),
+    readRetries: intInRange("DATABASE_READ_RETRIES", 0, 10).pipe(Config.withDefault(2))
   }),
   cache: Config.all({
     maxEntries: intInRange("CACHE_MAX_ENTRIES", 1, 10_000_000).pipe(Config.withDefault(10_000)),

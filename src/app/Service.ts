@@ -72,7 +72,13 @@ export const UseCasesLive = (config: AppConfig) =>
           })
       })
     ),
-    Layer.provide(PgUserRepositoryLive.pipe(Layer.provide(DatabaseLive(config.database)))),
+    Layer.provide(
+      PgUserRepositoryLive({
+        breakerThreshold: config.database.breakerThreshold,
+        breakerResetAfter: config.database.breakerReset,
+        readRetries: config.database.readRetries
+      }).pipe(Layer.provide(DatabaseLive(config.database)))
+    ),
     Layer.provide(UserCacheLive(config)),
     Layer.provide(warnCompatibilityOnly(config))
   )
@@ -150,7 +156,13 @@ export const ServiceLive = (config: AppConfig) =>
         maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
         maxSendMessageBytes: config.grpc.maxSendMessageBytes,
         reflection: config.grpc.reflection,
-        shutdownTimeout: config.grpc.shutdownTimeout
+        shutdownTimeout: config.grpc.shutdownTimeout,
+        requestTimeout: config.grpc.requestTimeout,
+        admission: {
+          maxInFlight: config.grpc.maxInFlight,
+          ratePerSecond: config.grpc.rateLimitRps,
+          burst: config.grpc.rateLimitBurst
+        }
       })
     ),
     Layer.provide(UseCasesLive(config)),

@@ -49,5 +49,20 @@ export class DependencyUnavailable extends Schema.TaggedError<DependencyUnavaila
   }
 }
 
+/** Shed: the server is at its in-flight limit, or this caller is over its rate. Retry later. */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
 /** Every error a use case may fail with. The edge maps each one to a status (see adapters/edge). */
-export type AppError = InvalidArgument | UserNotFound | EmailTaken | DeadlineExceeded | DependencyUnavailable
+export type AppError =
+  | InvalidArgument
+  | UserNotFound
+  | EmailTaken
+  | DeadlineExceeded
+  | DependencyUnavailable
+  | RateLimited

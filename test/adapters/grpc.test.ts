@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Server, ServerCredentials, status } from "@grpc/grpc-js"
 import { Context, Deferred, Effect, Fiber, Layer } from "effect"
+import { makeAdmission } from "../../src/adapters/grpc/Admission.js"
 import {
   GreeterService,
   type SayHelloRequest,
@@ -30,8 +31,14 @@ const TestServerLive = Layer.scoped(
     const handler: { current: Handle } = { current: () => Effect.die("no handler set") }
     const server = new Server()
     server.addService(GreeterService, {
-      sayHello: unaryHandler(runtime, GreeterService.sayHello.path, (request: SayHelloRequest) =>
-        handler.current(request)
+      sayHello: unaryHandler(
+        runtime,
+        GreeterService.sayHello.path,
+        (request: SayHelloRequest) => handler.current(request),
+        {
+          requestTimeoutMs: 5000,
+          admission: makeAdmission({ maxInFlight: 100, ratePerSecond: 0, burst: 1 })
+        }
       )
     })
     const port = yield* Effect.acquireRelease(

@@ -1,21 +1,24 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { inject } from "vitest"
 import { runMigrations } from "../../src/adapters/postgres/Migrations.js"
 import { PgUserRepositoryLive } from "../../src/adapters/postgres/PgUserRepository.js"
 import { seedUsers } from "../../src/adapters/postgres/Seeds.js"
+import { HealthChecksLive } from "../../src/app/Health.js"
 import { EmbeddedDatabaseUrl, HarnessDatabaseUrl, migratedClient } from "../support/TestDatabase.js"
 import { userRepositoryContract } from "./UserRepository.contract.js"
 
+const repository = PgUserRepositoryLive({
+  breakerThreshold: 5,
+  breakerResetAfter: Duration.seconds(2),
+  readRetries: 2
+}).pipe(Layer.provide(HealthChecksLive))
 const embedded = migratedClient(EmbeddedDatabaseUrl)
 const harness = migratedClient(HarnessDatabaseUrl)
 
-userRepositoryContract(
-  "Postgres adapter on the embedded Postgres (PGlite)",
-  PgUserRepositoryLive.pipe(Layer.provide(embedded))
-)
-userRepositoryContract("Postgres adapter on the harness Postgres", PgUserRepositoryLive.pipe(Layer.provide(harness)))
+userRepositoryContract("Postgres adapter on the embedded Postgres (PGlite)", repository.pipe(Layer.provide(embedded)))
+userRepositoryContract("Postgres adapter on the harness Postgres", repository.pipe(Layer.provide(harness)))
 
 layer(harness, { timeout: "60 seconds", excludeTestServices: true })("migrations and seeds", (it) => {
   it.effect("migrations create the Go service's users table and are not applied twice", () =>

@@ -1,11 +1,13 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js"
-import { Context, Data, type Duration, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, Layer } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
+import { type AdmissionOptions, makeAdmission } from "./Admission.js"
 import { HealthService } from "./generated/grpc/health/v1/health.js"
 import { GreeterService } from "./generated/hello_world/hello_world.js"
 import { UserServiceService } from "./generated/users/v1/users.js"
 import { makeGreeterHandlers, makeUserServiceHandlers } from "./Handlers.js"
 import { makeHealthService } from "./HealthService.js"
+import { malformedIsInvalidArgument } from "./Interceptors.js"
 import { addReflection } from "./Reflection.js"
 
 /** The services whose health grpc.health.v1 reports (besides "", the whole server). */
@@ -20,6 +22,9 @@ export interface GrpcServerOptions {
   readonly reflection: boolean
   /** How long in-flight calls may take to finish at shutdown before they are cut. */
   readonly shutdownTimeout: Duration.Duration
+  /** The server's cap on any call (REQUEST_TIMEOUT); the client's deadline, when shorter, wins. */
+  readonly requestTimeout: Duration.Duration
+  readonly admission: AdmissionOptions
 }
 
 /** The running server: where it listens (the actual port when 0 was asked for). */
@@ -70,10 +75,15 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       const runtime = yield* Effect.runtime<never>()
       const server = new Server({
         "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
-        "grpc.max_send_message_length": options.maxSendMessageBytes
+        "grpc.max_send_message_length": options.maxSendMessageBytes,
+        interceptors: [malformedIsInvalidArgument]
       })
-      server.addService(GreeterService, yield* makeGreeterHandlers(runtime))
-      server.addService(UserServiceService, yield* makeUserServiceHandlers(runtime))
+      const policy = {
+        requestTimeoutMs: Duration.toMillis(options.requestTimeout),
+        admission: makeAdmission(options.admission)
+      }
+      server.addService(GreeterService, yield* makeGreeterHandlers(runtime, policy))
+      server.addService(UserServiceService, yield* makeUserServiceHandlers(runtime, policy))
       server.addService(HealthService, yield* makeHealthService(SERVED))
       if (options.reflection) addReflection(server)
 

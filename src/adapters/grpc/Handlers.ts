@@ -2,45 +2,53 @@ import type { Runtime } from "effect"
 import { Effect } from "effect"
 import { Greeter } from "../../app/Greeter.js"
 import { Users } from "../../app/Users.js"
+import type { AppError } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
 import { type GreeterServer, GreeterService } from "./generated/hello_world/hello_world.js"
 import { type UserServiceServer, UserServiceService } from "./generated/users/v1/users.js"
-import { unaryHandler } from "./Unary.js"
+import { type UnaryPolicy, unaryHandler } from "./Unary.js"
+
+const handler = <Req, Res>(
+  runtime: Runtime.Runtime<never>,
+  policy: UnaryPolicy,
+  path: string,
+  handle: (request: Req) => Effect.Effect<Res, AppError>
+) => unaryHandler(runtime, path, handle, policy)
 
 const toWire = (user: User) => ({ id: user.id, name: user.name, email: user.email })
 
 /** hello_world.Greeter, wire-compatible with the Go boilerplate. */
-export const makeGreeterHandlers = (runtime: Runtime.Runtime<never>) =>
+export const makeGreeterHandlers = (runtime: Runtime.Runtime<never>, policy: UnaryPolicy) =>
   Effect.map(
     Greeter,
     (greeter): GreeterServer => ({
-      sayHello: unaryHandler(runtime, GreeterService.sayHello.path, (request) =>
+      sayHello: handler(runtime, policy, GreeterService.sayHello.path, (request) =>
         greeter.sayHello(request.userId).pipe(Effect.map(({ message, user }) => ({ message, user: toWire(user) })))
       )
     })
   )
 
-export const makeUserServiceHandlers = (runtime: Runtime.Runtime<never>) =>
+export const makeUserServiceHandlers = (runtime: Runtime.Runtime<never>, policy: UnaryPolicy) =>
   Effect.map(
     Users,
     (users): UserServiceServer => ({
-      getUser: unaryHandler(runtime, UserServiceService.getUser.path, (request) =>
+      getUser: handler(runtime, policy, UserServiceService.getUser.path, (request) =>
         users.get(request.id).pipe(Effect.map((user) => ({ user: toWire(user) })))
       ),
-      listUsers: unaryHandler(runtime, UserServiceService.listUsers.path, (request) =>
+      listUsers: handler(runtime, policy, UserServiceService.listUsers.path, (request) =>
         users
           .list({ pageSize: request.pageSize, pageToken: request.pageToken })
           .pipe(Effect.map((page) => ({ users: page.users.map(toWire), nextPageToken: page.nextPageToken })))
       ),
-      createUser: unaryHandler(runtime, UserServiceService.createUser.path, (request) =>
+      createUser: handler(runtime, policy, UserServiceService.createUser.path, (request) =>
         users.create({ name: request.name, email: request.email }).pipe(Effect.map((user) => ({ user: toWire(user) })))
       ),
-      updateUser: unaryHandler(runtime, UserServiceService.updateUser.path, (request) =>
+      updateUser: handler(runtime, policy, UserServiceService.updateUser.path, (request) =>
         users
           .update({ id: request.id, name: request.name, email: request.email })
           .pipe(Effect.map((user) => ({ user: toWire(user) })))
       ),
-      deleteUser: unaryHandler(runtime, UserServiceService.deleteUser.path, (request) =>
+      deleteUser: handler(runtime, policy, UserServiceService.deleteUser.path, (request) =>
         users.delete(request.id).pipe(Effect.as({}))
       )
     })

@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto"
 import { Headers, HttpTraceContext } from "@effect/platform"
 import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-js"
 import { Cause, Context, Effect, Exit, Option, Runtime, type Tracer } from "effect"
-import { type AppError, DeadlineExceeded } from "../../domain/errors.js"
+import { type AppError, DeadlineExceeded, RateLimited } from "../../domain/errors.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { goCodeName, grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
+import type { Admission } from "./Admission.js"
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -35,10 +36,23 @@ const remainingMs = (deadline: Date | number): number | undefined => {
  * the client's deadline becomes an Effect timeout; a cancelled call (client gone, or deadline passed) interrupts
  * the fiber, which cancels whatever it awaits, SQL queries included. One log line per call.
  */
+export interface UnaryPolicy {
+  /** The server's own cap on a call (REQUEST_TIMEOUT); the budget is the smaller of it and the client's deadline. */
+  readonly requestTimeoutMs: number
+  readonly admission: Admission
+}
+
+/** The caller, for rate limits and logs: the peer's address (the mTLS subject once TLS identifies callers). */
+const callerOf = (peer: string): string => peer.replace(/^ipv[46]:/, "").replace(/:\d+$/, "")
+
+// Kept from the client's deadline, so the answer (DEADLINE_EXCEEDED included) can reach it in time.
+const DEADLINE_MARGIN_MS = 10
+
 export const unaryHandler = <Req, Res>(
   runtime: Runtime.Runtime<never>,
   path: string,
-  handle: (request: Req) => Effect.Effect<Res, AppError>
+  handle: (request: Req) => Effect.Effect<Res, AppError>,
+  policy: UnaryPolicy
 ): handleUnaryCall<Req, Res> => {
   const run = Runtime.runCallback(runtime)
   const metrics = Context.getOrElse(runtime.context, RequestMetrics, () =>
@@ -52,15 +66,21 @@ export const unaryHandler = <Req, Res>(
     const recorded = metrics.rpcStarted(path)
     let finished = false
     const requestId = requestIdOf(call.metadata)
-    const budget = remainingMs(call.getDeadline())
+    const clientRemaining = remainingMs(call.getDeadline())
+    const budget = Math.min(
+      policy.requestTimeoutMs,
+      clientRemaining === undefined ? Number.POSITIVE_INFINITY : Math.max(0, clientRemaining - DEADLINE_MARGIN_MS)
+    )
+    const caller = callerOf(call.getPeer())
+    const admitted = policy.admission.enter(caller)
 
-    const handled =
-      budget === undefined
-        ? handle(call.request)
-        : handle(call.request).pipe(
-            Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) }),
-            Effect.locally(RequestDeadline, Option.some(Date.now() + budget))
-          )
+    const handled = admitted.ok
+      ? handle(call.request).pipe(
+          Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) }),
+          Effect.locally(RequestDeadline, Option.some(Date.now() + budget)),
+          Effect.ensuring(Effect.sync(admitted.leave))
+        )
+      : Effect.fail(new RateLimited({ reason: admitted.reason }))
 
     // The request id goes back to the caller at once, in the response headers.
     const responseMetadata = new Metadata()
@@ -110,7 +130,7 @@ export const unaryHandler = <Req, Res>(
         parent: traceParentOf(call.metadata),
         attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "request.id": requestId }
       }),
-      Effect.annotateLogs({ method: path, request_id: requestId })
+      Effect.annotateLogs({ method: path, request_id: requestId, caller })
     )
 
     const cancel = run(program)

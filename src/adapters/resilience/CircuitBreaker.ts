@@ -1,4 +1,4 @@
-import { Clock, Data, Duration, Effect, Exit } from "effect"
+import { Clock, Data, Duration, Effect, Exit, Metric } from "effect"
 
 export class BreakerOpen extends Data.TaggedError("BreakerOpen")<{ readonly name: string }> {
   override get message(): string {
@@ -27,8 +27,15 @@ export interface CircuitBreaker {
  * half-open probe → closed on success, open again on failure. While open, calls fail at once, so a sick
  * dependency adds no latency. Interruptions count as neither success nor failure.
  */
+const breakerState = Metric.gauge("circuit_breaker_state", {
+  description: "Circuit breaker state by dependency: 0 closed, 1 half-open, 2 open"
+})
+const STATE_VALUE: Record<BreakerState, number> = { closed: 0, "half-open": 1, open: 2 }
+
 export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effect<CircuitBreaker> =>
   Effect.sync(() => {
+    const gauge = breakerState.pipe(Metric.tagged("name", options.name.toLowerCase()))
+    gauge.unsafeUpdate(0, [])
     const resetAfterMs = Duration.toMillis(options.resetAfter)
     let state: BreakerState = "closed"
     let failures = 0
@@ -38,6 +45,7 @@ export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effec
     const transition = (to: BreakerState) => {
       if (to === state) return Effect.void
       state = to
+      gauge.unsafeUpdate(STATE_VALUE[to], [])
       return to === "open"
         ? Effect.logWarning(`${options.name} circuit breaker opened`).pipe(
             Effect.annotateLogs({ failures, retry_after_ms: resetAfterMs })
