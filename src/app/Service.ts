@@ -68,7 +68,9 @@ export const UseCasesLive = (config: AppConfig) =>
         onSome: (address) =>
           GrpcUpstreamGreeterLive({
             address: `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`,
-            timeout: config.upstream.timeout
+            timeout: config.upstream.timeout,
+            breakerThreshold: 5,
+            breakerResetAfter: Duration.seconds(2)
           })
       })
     ),

@@ -52,7 +52,12 @@ const FakeUpstreamLive = Layer.scoped(
 
 const Upstream = Layer.unwrapEffect(
   Effect.map(FakeUpstream, ({ port }) =>
-    GrpcUpstreamGreeterLive({ address: `127.0.0.1:${port}`, timeout: Duration.seconds(5) })
+    GrpcUpstreamGreeterLive({
+      address: `127.0.0.1:${port}`,
+      timeout: Duration.seconds(5),
+      breakerThreshold: 3,
+      breakerResetAfter: Duration.seconds(30)
+    })
   )
 ).pipe(Layer.provideMerge(FakeUpstreamLive))
 
@@ -91,6 +96,20 @@ layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it)
       const down = yield* Effect.flip(upstream.sayHello(UserId.make(503n)))
       assert.strictEqual(down._tag, "DependencyUnavailable")
       assert.strictEqual(down.message, "upstream unavailable (sayHello)")
+    })
+  )
+
+  it.effect("NOT_FOUND does not open the breaker; three failures in a row do, and then calls fail at once", () =>
+    Effect.gen(function* () {
+      const upstream = yield* UpstreamGreeter
+      const { seen } = yield* FakeUpstream
+      for (let i = 0; i < 5; i++)
+        assert.strictEqual((yield* Effect.flip(upstream.sayHello(UserId.make(404n))))._tag, "UserNotFound")
+      for (let i = 0; i < 3; i++) yield* Effect.flip(upstream.sayHello(UserId.make(503n)))
+      const callsBefore = seen.length
+      const open = yield* Effect.flip(upstream.sayHello(UserId.make(1n)))
+      assert.strictEqual(open._tag, "DependencyUnavailable")
+      assert.strictEqual(seen.length, callsBefore, "no call reached the upstream while the breaker was open")
     })
   )
 })

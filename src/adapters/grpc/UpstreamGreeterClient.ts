@@ -1,10 +1,11 @@
 import { HttpTraceContext } from "@effect/platform"
 import { credentials, status as GrpcCode, Metadata, type ServiceError } from "@grpc/grpc-js"
-import { Duration, Effect, FiberRef, Layer, Option } from "effect"
+import { Duration, Effect, Either, FiberRef, Layer, Option } from "effect"
 import { DeadlineExceeded, DependencyUnavailable, UserNotFound } from "../../domain/errors.js"
 import type { UserId } from "../../domain/User.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
 import { UpstreamGreeter } from "../../ports/UpstreamGreeter.js"
+import { makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
 import { GreeterClient, type SayHelloResponse } from "./generated/hello_world/hello_world.js"
 
 export interface UpstreamGreeterOptions {
@@ -12,6 +13,8 @@ export interface UpstreamGreeterOptions {
   readonly address: string
   /** Budget of one call when the request has no deadline of its own; never more than what the request has left. */
   readonly timeout: Duration.Duration
+  readonly breakerThreshold: number
+  readonly breakerResetAfter: Duration.Duration
 }
 
 /**
@@ -26,6 +29,11 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
         Effect.sync(() => new GreeterClient(options.address, credentials.createInsecure())),
         (c) => Effect.sync(() => c.close())
       )
+      const breaker = yield* makeCircuitBreaker({
+        name: "Upstream",
+        failureThreshold: options.breakerThreshold,
+        resetAfter: options.breakerResetAfter
+      })
       const failure = (id: UserId, error: ServiceError) =>
         error.code === GrpcCode.NOT_FOUND
           ? new UserNotFound({ id })
@@ -50,12 +58,28 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
             budgetEnd,
             Option.getOrElse(requestEnd, () => budgetEnd)
           )
-          yield* Effect.async<SayHelloResponse, UserNotFound | DeadlineExceeded | DependencyUnavailable>((resume) => {
-            const call = client.sayHello({ userId: id }, metadata, { deadline }, (error, reply) =>
-              resume(error ? Effect.fail(failure(id, error)) : Effect.succeed(reply))
+          // Through the breaker: NOT_FOUND is an answer (the upstream works), so it does not count as a failure.
+          const answer = yield* breaker
+            .protect(
+              Effect.async<Either.Either<SayHelloResponse, UserNotFound>, DeadlineExceeded | DependencyUnavailable>(
+                (resume) => {
+                  const call = client.sayHello({ userId: id }, metadata, { deadline }, (error, reply) => {
+                    if (!error) return resume(Effect.succeed(Either.right(reply)))
+                    const mapped = failure(id, error)
+                    resume(mapped._tag === "UserNotFound" ? Effect.succeed(Either.left(mapped)) : Effect.fail(mapped))
+                  })
+                  return Effect.sync(() => call.cancel())
+                }
+              )
             )
-            return Effect.sync(() => call.cancel())
-          })
+            .pipe(
+              Effect.catchTag("BreakerOpen", (open) =>
+                Effect.fail(
+                  new DependencyUnavailable({ dependency: "upstream", operation: "sayHello", cause: open.message })
+                )
+              )
+            )
+          if (Either.isLeft(answer)) return yield* answer.left
         }).pipe(
           Effect.withSpan("UpstreamGreeter.sayHello", {
             kind: "client",
