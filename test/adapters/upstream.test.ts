@@ -1,4 +1,4 @@
-import { assert, layer } from "@effect/vitest"
+import { assert, expect, layer } from "@effect/vitest"
 import { type Metadata, Server, ServerCredentials, status } from "@grpc/grpc-js"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { GreeterService } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
@@ -35,6 +35,7 @@ const FakeUpstreamLive = Layer.scoped(
         })
         if (call.request.userId === 404n) return callback({ code: status.NOT_FOUND, details: "no such user" })
         if (call.request.userId === 503n) return callback({ code: status.UNAVAILABLE, details: "down" })
+        if (call.request.userId === 777n) return // a slow upstream: never answers
         callback(null, { message: "Hello!", user: { id: call.request.userId, name: "X", email: "x@example.com" } })
       }
     })
@@ -96,6 +97,18 @@ layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it)
       const down = yield* Effect.flip(upstream.sayHello(UserId.make(503n)))
       assert.strictEqual(down._tag, "DependencyUnavailable")
       assert.strictEqual(down.message, "upstream unavailable (sayHello)")
+    })
+  )
+
+  it.effect("a slow upstream costs no more than what is left of the request's deadline", () =>
+    Effect.gen(function* () {
+      const upstream = yield* UpstreamGreeter
+      const started = Date.now()
+      const error = yield* Effect.flip(upstream.sayHello(UserId.make(777n))).pipe(
+        Effect.locally(RequestDeadline, Option.some(started + 200))
+      )
+      expect(error._tag).toBe("DeadlineExceeded")
+      expect(Date.now() - started).toBeLessThan(600)
     })
   )
 

@@ -7,8 +7,8 @@ import { GreeterService } from "./generated/hello_world/hello_world.js"
 import { UserServiceService } from "./generated/users/v1/users.js"
 import { makeGreeterHandlers, makeUserServiceHandlers } from "./Handlers.js"
 import { makeHealthService } from "./HealthService.js"
-import { malformedIsInvalidArgument } from "./Interceptors.js"
 import { addReflection } from "./Reflection.js"
+import { tolerant } from "./Tolerant.js"
 
 /** The services whose health grpc.health.v1 reports (besides "", the whole server). */
 const SERVED = [GreeterService.sayHello.path, UserServiceService.getUser.path].map((path) => path.split("/")[1] ?? "")
@@ -75,15 +75,14 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       const runtime = yield* Effect.runtime<never>()
       const server = new Server({
         "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
-        "grpc.max_send_message_length": options.maxSendMessageBytes,
-        interceptors: [malformedIsInvalidArgument]
+        "grpc.max_send_message_length": options.maxSendMessageBytes
       })
       const policy = {
         requestTimeoutMs: Duration.toMillis(options.requestTimeout),
         admission: makeAdmission(options.admission)
       }
-      server.addService(GreeterService, yield* makeGreeterHandlers(runtime, policy))
-      server.addService(UserServiceService, yield* makeUserServiceHandlers(runtime, policy))
+      server.addService(tolerant(GreeterService), yield* makeGreeterHandlers(runtime, policy))
+      server.addService(tolerant(UserServiceService), yield* makeUserServiceHandlers(runtime, policy))
       server.addService(HealthService, yield* makeHealthService(SERVED))
       if (options.reflection) addReflection(server)
 

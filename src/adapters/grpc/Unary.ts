@@ -2,11 +2,12 @@ import { randomUUID } from "node:crypto"
 import { Headers, HttpTraceContext } from "@effect/platform"
 import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-js"
 import { Cause, Context, Effect, Exit, Option, Runtime, type Tracer } from "effect"
-import { type AppError, DeadlineExceeded, RateLimited } from "../../domain/errors.js"
+import { type AppError, DeadlineExceeded, InvalidArgument, RateLimited } from "../../domain/errors.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { goCodeName, grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
 import type { Admission } from "./Admission.js"
+import { MalformedRequest } from "./Tolerant.js"
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
@@ -74,13 +75,20 @@ export const unaryHandler = <Req, Res>(
     const caller = callerOf(call.getPeer())
     const admitted = policy.admission.enter(caller)
 
-    const handled = admitted.ok
-      ? handle(call.request).pipe(
-          Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) }),
-          Effect.locally(RequestDeadline, Option.some(Date.now() + budget)),
-          Effect.ensuring(Effect.sync(admitted.leave))
-        )
-      : Effect.fail(new RateLimited({ reason: admitted.reason }))
+    // A message that could not be decoded (see Tolerant.ts) never reaches the use case.
+    const request: unknown = call.request
+    const handled = !admitted.ok
+      ? Effect.fail(new RateLimited({ reason: admitted.reason }))
+      : request instanceof MalformedRequest
+        ? Effect.zipRight(
+            Effect.sync(admitted.leave),
+            Effect.fail(new InvalidArgument({ field: "request", reason: "malformed request message" }))
+          )
+        : handle(call.request).pipe(
+            Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) }),
+            Effect.locally(RequestDeadline, Option.some(Date.now() + budget)),
+            Effect.ensuring(Effect.sync(admitted.leave))
+          )
 
     // The request id goes back to the caller at once, in the response headers.
     const responseMetadata = new Metadata()

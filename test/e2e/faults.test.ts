@@ -1,0 +1,171 @@
+import { HttpServer } from "@effect/platform"
+import { assert, layer } from "@effect/vitest"
+import { Client, credentials, status } from "@grpc/grpc-js"
+import { Context, Effect, Fiber, Layer, Redacted } from "effect"
+import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
+import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { type FaultProxy, startFaultProxy } from "../support/FaultProxy.js"
+import { clientsFor, unary, within } from "../support/grpc.js"
+import { pollUntil } from "../support/poll.js"
+import { SeededDatabase, serviceOnHarness } from "../support/service.js"
+import { FreshDatabaseUrl } from "../support/TestDatabase.js"
+
+class PostgresProxy extends Context.Tag("test/PostgresProxy")<PostgresProxy, FaultProxy>() {}
+const PostgresProxyLive = Layer.scoped(
+  PostgresProxy,
+  Effect.gen(function* () {
+    const target = new URL(Redacted.value((yield* FreshDatabaseUrl).url))
+    return yield* Effect.acquireRelease(
+      Effect.promise(() => startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) })),
+      (p) => Effect.promise(p.close)
+    )
+  })
+).pipe(Layer.provide(SeededDatabase))
+
+// Postgres only through the proxy; short timeouts so the faults show within a test's time.
+const Service = serviceOnHarness(
+  Effect.gen(function* () {
+    const proxy = yield* PostgresProxy
+    const dsn = new URL(Redacted.value((yield* FreshDatabaseUrl).url))
+    dsn.host = `127.0.0.1:${proxy.port}`
+    return {
+      DATABASE_DSN: dsn.toString(),
+      DATABASE_CONNECT_TIMEOUT: "300ms",
+      DATABASE_BREAKER_RESET: "500ms",
+      MAX_IN_FLIGHT: "4"
+    }
+  })
+).pipe(Layer.provideMerge(PostgresProxyLive))
+
+/** A user id nobody has read: every call for it needs Postgres (no cache entry). */
+let uncached = 100_000n
+const fresh = () => uncached++
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const started = performance.now()
+    const result = yield* Effect.either(effect)
+    return { result, ms: performance.now() - started }
+  })
+
+const sayHello = (userId: bigint, deadlineMs = 5000) =>
+  Effect.flatMap(GrpcServer, (server) =>
+    Effect.flatMap(clientsFor(server.port), ({ greeter }) =>
+      unary<SayHelloResponse>((cb) => greeter.sayHello({ userId }, ...within(deadlineMs), cb))
+    )
+  )
+const codeOf = (result: { readonly _tag: "Left" | "Right"; readonly left?: { readonly code: number } }) =>
+  result._tag === "Right" ? status.OK : (result.left?.code ?? -1)
+
+layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (it) => {
+  it.scoped("Postgres stopped: UNAVAILABLE fast, then at once when the breaker is open; recovers when it is back", () =>
+    Effect.gen(function* () {
+      const proxy = yield* PostgresProxy
+      proxy.setMode("refuse")
+      const first = yield* timed(sayHello(fresh()))
+      assert.strictEqual(codeOf(first.result), status.UNAVAILABLE)
+      for (let i = 0; i < 5; i++) yield* timed(sayHello(fresh()))
+      const open = yield* timed(sayHello(fresh()))
+      assert.strictEqual(codeOf(open.result), status.UNAVAILABLE)
+      proxy.setMode("forward")
+      const backAt = performance.now()
+      yield* pollUntil(
+        Effect.map(timed(sayHello(1n + 0n * fresh())), (r) => codeOf(r.result)),
+        (code) => code === status.OK || code === status.NOT_FOUND,
+        "5 seconds",
+        "50 millis"
+      )
+      const recoveredMs = performance.now() - backAt
+      console.log(
+        `[measure] Postgres stopped: first call UNAVAILABLE in ${first.ms.toFixed(0)} ms; breaker open: ${open.ms.toFixed(1)} ms; serving again ${recoveredMs.toFixed(0)} ms after Postgres was back`
+      )
+      assert.isBelow(first.ms, 1000)
+      assert.isBelow(open.ms, 50)
+    })
+  )
+
+  it.scoped(
+    "Postgres frozen (connections hang): UNAVAILABLE within the connect timeout and retries, never a hang",
+    () =>
+      Effect.gen(function* () {
+        const proxy = yield* PostgresProxy
+        yield* pollUntil(
+          Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
+          (c) => c === status.OK,
+          "5 seconds"
+        )
+        proxy.setMode("blackhole")
+        const frozen = yield* timed(sayHello(fresh()))
+        assert.strictEqual(codeOf(frozen.result), status.UNAVAILABLE)
+        console.log(
+          `[measure] Postgres frozen: UNAVAILABLE in ${frozen.ms.toFixed(0)} ms (connect timeout 300 ms, 2 read retries)`
+        )
+        assert.isBelow(frozen.ms, 2000)
+        proxy.setMode("forward")
+        yield* pollUntil(
+          Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
+          (c) => c === status.OK,
+          "5 seconds"
+        )
+      })
+  )
+
+  it.scoped(
+    "overload: past MAX_IN_FLIGHT calls are refused with RESOURCE_EXHAUSTED at once; /livez still answers",
+    () =>
+      Effect.gen(function* () {
+        const proxy = yield* PostgresProxy
+        yield* pollUntil(
+          Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
+          (c) => c === status.OK,
+          "5 seconds"
+        )
+        proxy.setMode("blackhole") // the next 4 calls hang in Postgres
+        const stuck = yield* Effect.forEach(Array.from({ length: 4 }), () => Effect.fork(sayHello(fresh())))
+        yield* Effect.sleep("100 millis") // let them be admitted
+        const shed = yield* timed(sayHello(fresh()))
+        const server = yield* HttpServer.HttpServer
+        const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+        const livez = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/livez`).then((r) => r.status))
+        console.log(`[measure] overload: shed with RESOURCE_EXHAUSTED in ${shed.ms.toFixed(1)} ms`)
+        assert.strictEqual(codeOf(shed.result), status.RESOURCE_EXHAUSTED)
+        assert.isBelow(shed.ms, 50)
+        assert.strictEqual(livez, 200)
+        proxy.setMode("forward")
+        yield* Effect.forEach(stuck, (fiber) => Fiber.await(fiber))
+      })
+  )
+
+  it.scoped("malformed protobuf bytes: INVALID_ARGUMENT; an unknown method: UNIMPLEMENTED", () =>
+    Effect.gen(function* () {
+      const port = (yield* GrpcServer).port
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Client(`127.0.0.1:${port}`, credentials.createInsecure())),
+        (c) => Effect.sync(() => c.close())
+      )
+      const raw = (path: string, bytes: Buffer) =>
+        Effect.async<Buffer, { readonly code: number; readonly details: string }>((resume) => {
+          client.makeUnaryRequest(
+            path,
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            bytes,
+            (error, value) => resume(error ? Effect.fail(error) : Effect.succeed(value ?? Buffer.alloc(0)))
+          )
+        })
+      // Field 1 as a length-delimited field claiming 100 bytes that are not there.
+      const malformed = yield* Effect.flip(raw("/hello_world.Greeter/SayHello", Buffer.from([0x0a, 0x64, 0x01])))
+      assert.deepStrictEqual(
+        { code: malformed.code, details: malformed.details },
+        {
+          code: status.INVALID_ARGUMENT,
+          details: "invalid request: malformed request message"
+        }
+      )
+      const unknown = yield* Effect.flip(raw("/hello_world.Greeter/SayGoodbye", Buffer.alloc(0)))
+      assert.strictEqual(unknown.code, status.UNIMPLEMENTED)
+      // And the server is fine afterwards.
+      assert.strictEqual((yield* sayHello(1n)).message, "Hello, Alice!")
+    })
+  )
+})
