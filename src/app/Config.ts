@@ -86,6 +86,26 @@ const postgresUrl = (name: string) =>
     true
   )
 
+/** Certificate files: all optional, but a certificate needs its key, and a client CA needs a server certificate. */
+const tlsFiles = (names: { readonly cert: string; readonly key: string; readonly ca: string }, caNeedsCert: boolean) =>
+  Config.all({
+    certFile: Config.string(names.cert).pipe(Config.option),
+    keyFile: Config.string(names.key).pipe(Config.option),
+    caFile: Config.string(names.ca).pipe(Config.option)
+  }).pipe(
+    Config.mapOrFail((files) => {
+      if (Option.isSome(files.certFile) !== Option.isSome(files.keyFile)) {
+        const missing = Option.isSome(files.certFile) ? names.key : names.cert
+        return Either.left(ConfigError.InvalidData([missing], `${names.cert} and ${names.key} go together`))
+      }
+      if (caNeedsCert && Option.isSome(files.caFile) && Option.isNone(files.certFile)) {
+        const message = `mTLS needs the server's own certificate: set ${names.cert} and ${names.key}`
+        return Either.left(ConfigError.InvalidData([names.ca], message))
+      }
+      return Either.right(files)
+    })
+  )
+
 export const LogLevelName = Config.literal("trace", "debug", "info", "warning", "error", "fatal", "none")
 
 /** Read on its own first: failures to start are logged with the configured logger when it is valid. */
@@ -109,7 +129,8 @@ export const AppConfig = Config.all({
     requestTimeout: duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
     maxInFlight: intInRange("MAX_IN_FLIGHT", 1, 1_000_000).pipe(Config.withDefault(256)),
     rateLimitRps: intInRange("RATE_LIMIT_RPS", 0, 1_000_000).pipe(Config.withDefault(0)),
-    rateLimitBurst: intInRange("RATE_LIMIT_BURST", 1, 1_000_000).pipe(Config.withDefault(20))
+    rateLimitBurst: intInRange("RATE_LIMIT_BURST", 1, 1_000_000).pipe(Config.withDefault(20)),
+    tls: tlsFiles({ cert: "GRPC_TLS_CERT_FILE", key: "GRPC_TLS_KEY_FILE", ca: "GRPC_TLS_CLIENT_CA_FILE" }, true)
   }),
   http: Config.all({
     address: listenAddress("HTTP_SERVER_URL").pipe(Config.withDefault({ host: "", port: 4000 })),
@@ -130,7 +151,15 @@ export const AppConfig = Config.all({
   shutdownDelay: duration("SHUTDOWN_DELAY").pipe(Config.withDefault(Duration.zero)),
   upstream: Config.all({
     address: dialAddress("GREETER_UPSTREAM_URL").pipe(Config.option),
-    timeout: duration("GREETER_UPSTREAM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
+    timeout: duration("GREETER_UPSTREAM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+    tls: tlsFiles(
+      {
+        cert: "GREETER_UPSTREAM_TLS_CERT_FILE",
+        key: "GREETER_UPSTREAM_TLS_KEY_FILE",
+        ca: "GREETER_UPSTREAM_TLS_CA_FILE"
+      },
+      false
+    )
   }),
   tracing: Config.all({
     enabled: Config.boolean("TRACING_ENABLED").pipe(Config.option),

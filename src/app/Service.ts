@@ -70,7 +70,8 @@ export const UseCasesLive = (config: AppConfig) =>
             address: `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`,
             timeout: config.upstream.timeout,
             breakerThreshold: 5,
-            breakerResetAfter: Duration.seconds(2)
+            breakerResetAfter: Duration.seconds(2),
+            tls: config.upstream.tls
           })
       })
     ),
@@ -160,6 +161,7 @@ export const ServiceLive = (config: AppConfig) =>
         reflection: config.grpc.reflection,
         shutdownTimeout: config.grpc.shutdownTimeout,
         requestTimeout: config.grpc.requestTimeout,
+        tls: config.grpc.tls,
         admission: {
           maxInFlight: config.grpc.maxInFlight,
           ratePerSecond: config.grpc.rateLimitRps,

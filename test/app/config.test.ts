@@ -67,6 +67,19 @@ describe("configuration", () => {
     })
   )
 
+  it.effect(
+    "TLS files go together: a certificate without its key, or a client CA without a certificate, is refused",
+    () =>
+      Effect.gen(function* () {
+        const noKey = yield* Effect.flip(load({ GRPC_TLS_CERT_FILE: "/etc/tls/server.crt" }))
+        assert.deepStrictEqual(noKey.problems, [
+          "GRPC_TLS_KEY_FILE: GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE go together"
+        ])
+        const caOnly = yield* Effect.flip(load({ GRPC_TLS_CLIENT_CA_FILE: "/etc/tls/ca.crt" }))
+        assert.match(caOnly.problems[0] ?? "", /^GRPC_TLS_CLIENT_CA_FILE: mTLS needs the server's own certificate/)
+      })
+  )
+
   it.effect("reads .env under the environment, and treats empty values as unset", () =>
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "env-"))

@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs"
 import { Server, ServerCredentials } from "@grpc/grpc-js"
-import { Context, Data, Duration, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
 import { type AdmissionOptions, makeAdmission } from "./Admission.js"
 import { HealthService } from "./generated/grpc/health/v1/health.js"
@@ -25,6 +26,12 @@ export interface GrpcServerOptions {
   /** The server's cap on any call (REQUEST_TIMEOUT); the client's deadline, when shorter, wins. */
   readonly requestTimeout: Duration.Duration
   readonly admission: AdmissionOptions
+  /** TLS when a certificate is set; mTLS when a client CA is set too (then only clients it signed get in). */
+  readonly tls: {
+    readonly certFile: Option.Option<string>
+    readonly keyFile: Option.Option<string>
+    readonly caFile: Option.Option<string>
+  }
 }
 
 /** The running server: where it listens (the actual port when 0 was asked for). */
@@ -44,10 +51,29 @@ export class GrpcBindError extends Data.TaggedError("GrpcBindError")<{
 
 const formatHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
 
-const bind = (server: Server, host: string, port: number) =>
+const read = (path: string) =>
+  Effect.try({
+    try: () => readFileSync(path),
+    catch: (cause) =>
+      new GrpcBindError({ address: path, cause: cause instanceof Error ? cause : new Error(String(cause)) })
+  })
+
+/**
+ * Plaintext, TLS, or mTLS. With a client CA the server requires a client certificate signed by that CA only:
+ * grpc-js passes it to Node as the only trust root, never Node's public CA bundle (which a null CA would use).
+ */
+const serverCredentials = (tls: GrpcServerOptions["tls"]) =>
+  Effect.gen(function* () {
+    if (Option.isNone(tls.certFile) || Option.isNone(tls.keyFile)) return ServerCredentials.createInsecure()
+    const pair = { cert_chain: yield* read(tls.certFile.value), private_key: yield* read(tls.keyFile.value) }
+    if (Option.isNone(tls.caFile)) return ServerCredentials.createSsl(null, [pair], false)
+    return ServerCredentials.createSsl(yield* read(tls.caFile.value), [pair], true)
+  })
+
+const bind = (server: Server, host: string, port: number, credentials: ServerCredentials) =>
   Effect.async<number, GrpcBindError>((resume) => {
     const address = `${formatHost(host)}:${port}`
-    server.bindAsync(address, ServerCredentials.createInsecure(), (cause, bound) =>
+    server.bindAsync(address, credentials, (cause, bound) =>
       resume(cause ? Effect.fail(new GrpcBindError({ address, cause })) : Effect.succeed(bound))
     )
   })
@@ -86,19 +112,31 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       server.addService(HealthService, yield* makeHealthService(SERVED))
       if (options.reflection) addReflection(server)
 
+      const credentials = yield* serverCredentials(options.tls)
       // An empty host means every interface: "::" covers IPv4 too on a dual-stack host; fall back to IPv4 only.
       const listen =
         options.host === ""
-          ? bind(server, "::", options.port).pipe(
+          ? bind(server, "::", options.port, credentials).pipe(
               Effect.map((port) => ({ host: "::", port })),
               Effect.orElse(() =>
-                bind(server, "0.0.0.0", options.port).pipe(Effect.map((port) => ({ host: "0.0.0.0", port })))
+                bind(server, "0.0.0.0", options.port, credentials).pipe(
+                  Effect.map((port) => ({ host: "0.0.0.0", port }))
+                )
               )
             )
-          : bind(server, options.host, options.port).pipe(Effect.map((port) => ({ host: options.host, port })))
+          : bind(server, options.host, options.port, credentials).pipe(
+              Effect.map((port) => ({ host: options.host, port }))
+            )
       const address = yield* Effect.acquireRelease(listen, () => shutdown(server, options.shutdownTimeout))
       yield* Effect.logInfo("gRPC server listening").pipe(
-        Effect.annotateLogs({ address: `${formatHost(address.host)}:${address.port}` })
+        Effect.annotateLogs({
+          address: `${formatHost(address.host)}:${address.port}`,
+          security: Option.isNone(options.tls.certFile)
+            ? "plaintext"
+            : Option.isNone(options.tls.caFile)
+              ? "tls"
+              : "mtls"
+        })
       )
       yield* (yield* Lifecycle).started("grpc")
       return address

@@ -43,8 +43,21 @@ export interface UnaryPolicy {
   readonly admission: Admission
 }
 
-/** The caller, for rate limits and logs: the peer's address (the mTLS subject once TLS identifies callers). */
-const callerOf = (peer: string): string => peer.replace(/^ipv[46]:/, "").replace(/:\d+$/, "")
+/** The caller, for rate limits and logs: the client certificate's subject CN with mTLS, else the peer's address. */
+const callerOf = (call: {
+  getPeer: () => string
+  getAuthContext: () => {
+    readonly sslPeerCertificate?: { readonly subject?: { readonly CN?: string | Array<string> } }
+  }
+}): string => {
+  const cn = call.getAuthContext().sslPeerCertificate?.subject?.CN
+  const subject = Array.isArray(cn) ? cn[0] : cn
+  if (typeof subject === "string" && subject !== "") return subject
+  return call
+    .getPeer()
+    .replace(/^ipv[46]:/, "")
+    .replace(/:\d+$/, "")
+}
 
 // Kept from the client's deadline, so the answer (DEADLINE_EXCEEDED included) can reach it in time.
 const DEADLINE_MARGIN_MS = 10
@@ -72,7 +85,7 @@ export const unaryHandler = <Req, Res>(
       policy.requestTimeoutMs,
       clientRemaining === undefined ? Number.POSITIVE_INFINITY : Math.max(0, clientRemaining - DEADLINE_MARGIN_MS)
     )
-    const caller = callerOf(call.getPeer())
+    const caller = callerOf(call)
     const admitted = policy.admission.enter(caller)
 
     // A message that could not be decoded (see Tolerant.ts) never reaches the use case.

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs"
 import { HttpTraceContext } from "@effect/platform"
 import { credentials, status as GrpcCode, Metadata, type ServiceError } from "@grpc/grpc-js"
 import { Duration, Effect, Either, FiberRef, Layer, Option } from "effect"
@@ -15,6 +16,12 @@ export interface UpstreamGreeterOptions {
   readonly timeout: Duration.Duration
   readonly breakerThreshold: number
   readonly breakerResetAfter: Duration.Duration
+  /** TLS when a CA is set (the upstream's certificate must chain to it); mTLS with a client certificate too. */
+  readonly tls?: {
+    readonly certFile: Option.Option<string>
+    readonly keyFile: Option.Option<string>
+    readonly caFile: Option.Option<string>
+  }
 }
 
 /**
@@ -25,8 +32,19 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
   Layer.scoped(
     UpstreamGreeter,
     Effect.gen(function* () {
+      const tls = options.tls
+      const channelCredentials =
+        tls === undefined || Option.isNone(tls.caFile)
+          ? credentials.createInsecure()
+          : yield* Effect.sync(() =>
+              credentials.createSsl(
+                readFileSync(Option.getOrThrow(tls.caFile)),
+                Option.map(tls.keyFile, (path) => readFileSync(path)).pipe(Option.getOrNull),
+                Option.map(tls.certFile, (path) => readFileSync(path)).pipe(Option.getOrNull)
+              )
+            )
       const client = yield* Effect.acquireRelease(
-        Effect.sync(() => new GreeterClient(options.address, credentials.createInsecure())),
+        Effect.sync(() => new GreeterClient(options.address, channelCredentials)),
         (c) => Effect.sync(() => c.close())
       )
       const breaker = yield* makeCircuitBreaker({
