@@ -149,6 +149,20 @@ export const AppConfig = Config.all({
     ).pipe(Config.option)
   }),
   shutdownDelay: duration("SHUTDOWN_DELAY").pipe(Config.withDefault(Duration.zero)),
+  auth: Config.all({
+    secret: Config.redacted("AUTH_JWT_SECRET").pipe(Config.option),
+    jwksFile: Config.string("AUTH_JWKS_FILE").pipe(Config.option),
+    issuer: Config.string("AUTH_ISSUER").pipe(Config.option),
+    audience: Config.string("AUTH_AUDIENCE").pipe(Config.option),
+    clockSkew: duration("AUTH_CLOCK_SKEW").pipe(Config.withDefault(Duration.seconds(30))),
+    writeScope: Config.string("AUTH_WRITE_SCOPE").pipe(Config.withDefault("users:write"))
+  }).pipe(
+    Config.mapOrFail((auth) =>
+      Option.isSome(auth.secret) && Option.isSome(auth.jwksFile)
+        ? Either.left(ConfigError.InvalidData(["AUTH_JWKS_FILE"], "set AUTH_JWT_SECRET or AUTH_JWKS_FILE, not both"))
+        : Either.right(auth)
+    )
+  ),
   upstream: Config.all({
     address: dialAddress("GREETER_UPSTREAM_URL").pipe(Config.option),
     timeout: duration("GREETER_UPSTREAM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),

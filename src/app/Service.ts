@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs"
 import { Duration, Effect, Layer, Option } from "effect"
+import type { AuthOptions } from "../adapters/grpc/Auth.js"
 import { GrpcServerLive } from "../adapters/grpc/GrpcServer.js"
 import { GrpcUpstreamGreeterLive } from "../adapters/grpc/UpstreamGreeterClient.js"
 import { HttpServerLive } from "../adapters/http/HttpServer.js"
@@ -16,6 +18,21 @@ import { HealthChecksLive } from "./Health.js"
 import { Lifecycle, LifecycleLive } from "./Lifecycle.js"
 import { Users } from "./Users.js"
 import { VERSION } from "./Version.js"
+
+/** JWT authentication when AUTH_JWT_SECRET or AUTH_JWKS_FILE is set (the JWKS file is read at start). */
+const authOptions = (config: AppConfig): Option.Option<AuthOptions> => {
+  const common = {
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    clockToleranceSeconds: Duration.toSeconds(config.auth.clockSkew)
+  }
+  if (Option.isSome(config.auth.secret))
+    return Option.some({ ...common, key: { _tag: "Secret", secret: config.auth.secret.value } })
+  return Option.map(config.auth.jwksFile, (path) => ({
+    ...common,
+    key: { _tag: "Jwks", jwks: JSON.parse(readFileSync(path, "utf8")) }
+  }))
+}
 
 /** Redis when REDIS_ADDR is set, else the in-process cache. */
 export const UserCacheLive = (config: AppConfig) =>
@@ -162,6 +179,8 @@ export const ServiceLive = (config: AppConfig) =>
         shutdownTimeout: config.grpc.shutdownTimeout,
         requestTimeout: config.grpc.requestTimeout,
         tls: config.grpc.tls,
+        auth: authOptions(config),
+        writeScope: config.auth.writeScope,
         admission: {
           maxInFlight: config.grpc.maxInFlight,
           ratePerSecond: config.grpc.rateLimitRps,

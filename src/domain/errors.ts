@@ -58,6 +58,24 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   }
 }
 
+/** No valid credentials: a missing, malformed, expired or wrongly signed token. The reason never quotes the token. */
+export class Unauthenticated extends Schema.TaggedError<Unauthenticated>()("Unauthenticated", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `unauthenticated: ${this.reason}`
+  }
+}
+
+/** Valid credentials that do not allow this call (a missing scope). */
+export class PermissionDenied extends Schema.TaggedError<PermissionDenied>()("PermissionDenied", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `permission denied: ${this.reason}`
+  }
+}
+
 /** Every error a use case may fail with. The edge maps each one to a status (see adapters/edge). */
 export type AppError =
   | InvalidArgument
@@ -66,3 +84,5 @@ export type AppError =
   | DeadlineExceeded
   | DependencyUnavailable
   | RateLimited
+  | Unauthenticated
+  | PermissionDenied

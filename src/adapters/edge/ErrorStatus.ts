@@ -21,7 +21,9 @@ export const statusOfError = (error: AppError): EdgeStatus =>
     EmailTaken: (e) => ({ grpc: GrpcCode.ALREADY_EXISTS, http: 409, message: e.message }),
     DeadlineExceeded: (e) => ({ grpc: GrpcCode.DEADLINE_EXCEEDED, http: 504, message: e.message }),
     DependencyUnavailable: (e) => ({ grpc: GrpcCode.UNAVAILABLE, http: 503, message: e.message }),
-    RateLimited: (e) => ({ grpc: GrpcCode.RESOURCE_EXHAUSTED, http: 429, message: e.message })
+    RateLimited: (e) => ({ grpc: GrpcCode.RESOURCE_EXHAUSTED, http: 429, message: e.message }),
+    Unauthenticated: (e) => ({ grpc: GrpcCode.UNAUTHENTICATED, http: 401, message: e.message }),
+    PermissionDenied: (e) => ({ grpc: GrpcCode.PERMISSION_DENIED, http: 403, message: e.message })
   })
 
 export const CANCELLED: EdgeStatus = { grpc: GrpcCode.CANCELLED, http: 499, message: "cancelled by the client" }

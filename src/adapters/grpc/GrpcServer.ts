@@ -3,6 +3,7 @@ import { Server, ServerCredentials } from "@grpc/grpc-js"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
 import { type AdmissionOptions, makeAdmission } from "./Admission.js"
+import { type AuthOptions, makeAuthenticator } from "./Auth.js"
 import { HealthService } from "./generated/grpc/health/v1/health.js"
 import { GreeterService } from "./generated/hello_world/hello_world.js"
 import { UserServiceService } from "./generated/users/v1/users.js"
@@ -26,6 +27,9 @@ export interface GrpcServerOptions {
   /** The server's cap on any call (REQUEST_TIMEOUT); the client's deadline, when shorter, wins. */
   readonly requestTimeout: Duration.Duration
   readonly admission: AdmissionOptions
+  /** JWT bearer authentication for every call (health and reflection stay public), or none. */
+  readonly auth: Option.Option<AuthOptions>
+  readonly writeScope: string
   /** TLS when a certificate is set; mTLS when a client CA is set too (then only clients it signed get in). */
   readonly tls: {
     readonly certFile: Option.Option<string>
@@ -105,7 +109,9 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       })
       const policy = {
         requestTimeoutMs: Duration.toMillis(options.requestTimeout),
-        admission: makeAdmission(options.admission)
+        admission: makeAdmission(options.admission),
+        auth: Option.map(options.auth, makeAuthenticator).pipe(Option.getOrUndefined),
+        writeScope: options.writeScope
       }
       server.addService(tolerant(GreeterService), yield* makeGreeterHandlers(runtime, policy))
       server.addService(tolerant(UserServiceService), yield* makeUserServiceHandlers(runtime, policy))

@@ -15,6 +15,9 @@ const handler = <Req, Res>(
   handle: (request: Req) => Effect.Effect<Res, AppError>
 ) => unaryHandler(runtime, path, handle, policy)
 
+/** Writes need the write scope when auth is on (AUTH_WRITE_SCOPE); reads need a valid token only. */
+const writes = (policy: UnaryPolicy): UnaryPolicy => ({ ...policy, requiredScope: policy.writeScope })
+
 const toWire = (user: User) => ({ id: user.id, name: user.name, email: user.email })
 
 /** hello_world.Greeter, wire-compatible with the Go boilerplate. */
@@ -40,15 +43,15 @@ export const makeUserServiceHandlers = (runtime: Runtime.Runtime<never>, policy:
           .list({ pageSize: request.pageSize, pageToken: request.pageToken })
           .pipe(Effect.map((page) => ({ users: page.users.map(toWire), nextPageToken: page.nextPageToken })))
       ),
-      createUser: handler(runtime, policy, UserServiceService.createUser.path, (request) =>
+      createUser: handler(runtime, writes(policy), UserServiceService.createUser.path, (request) =>
         users.create({ name: request.name, email: request.email }).pipe(Effect.map((user) => ({ user: toWire(user) })))
       ),
-      updateUser: handler(runtime, policy, UserServiceService.updateUser.path, (request) =>
+      updateUser: handler(runtime, writes(policy), UserServiceService.updateUser.path, (request) =>
         users
           .update({ id: request.id, name: request.name, email: request.email })
           .pipe(Effect.map((user) => ({ user: toWire(user) })))
       ),
-      deleteUser: handler(runtime, policy, UserServiceService.deleteUser.path, (request) =>
+      deleteUser: handler(runtime, writes(policy), UserServiceService.deleteUser.path, (request) =>
         users.delete(request.id).pipe(Effect.as({}))
       )
     })

@@ -7,6 +7,7 @@ import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { goCodeName, grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
 import type { Admission } from "./Admission.js"
+import type { Authenticator } from "./Auth.js"
 import { MalformedRequest } from "./Tolerant.js"
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -26,6 +27,24 @@ const traceParentOf = (metadata: Metadata): Tracer.ExternalSpan | undefined => {
   return Option.getOrUndefined(HttpTraceContext.fromHeaders(headers))
 }
 
+/** The use case, after the bearer token (when auth is on) is verified; `onSubject` receives the token's subject. */
+const authenticated = <A>(
+  policy: UnaryPolicy,
+  metadata: Metadata,
+  effect: Effect.Effect<A, AppError>,
+  onSubject: (subject: string) => void
+) => {
+  if (policy.auth === undefined) return effect
+  const [authorization] = metadata.get("authorization")
+  return Effect.flatMap(
+    policy.auth(typeof authorization === "string" ? authorization : undefined, policy.requiredScope),
+    (principal) => {
+      onSubject(principal.subject)
+      return Effect.annotateLogs(effect, { subject: principal.subject })
+    }
+  )
+}
+
 /** Milliseconds left until the call's deadline, or undefined when the client set none. */
 const remainingMs = (deadline: Date | number): number | undefined => {
   const at = deadline instanceof Date ? deadline.getTime() : deadline
@@ -41,6 +60,11 @@ export interface UnaryPolicy {
   /** The server's own cap on a call (REQUEST_TIMEOUT); the budget is the smaller of it and the client's deadline. */
   readonly requestTimeoutMs: number
   readonly admission: Admission
+  /** When set, every call needs a valid bearer token; `requiredScope`, when set, must be among its scopes. */
+  readonly auth?: Authenticator | undefined
+  readonly requiredScope?: string | undefined
+  /** The scope writes require (set on the write handlers' policy as `requiredScope`). */
+  readonly writeScope?: string | undefined
 }
 
 /** The caller, for rate limits and logs: the client certificate's subject CN with mTLS, else the peer's address. */
@@ -86,6 +110,7 @@ export const unaryHandler = <Req, Res>(
       clientRemaining === undefined ? Number.POSITIVE_INFINITY : Math.max(0, clientRemaining - DEADLINE_MARGIN_MS)
     )
     const caller = callerOf(call)
+    let subject: string | undefined
     const admitted = policy.admission.enter(caller)
 
     // A message that could not be decoded (see Tolerant.ts) never reaches the use case.
@@ -97,7 +122,9 @@ export const unaryHandler = <Req, Res>(
             Effect.sync(admitted.leave),
             Effect.fail(new InvalidArgument({ field: "request", reason: "malformed request message" }))
           )
-        : handle(call.request).pipe(
+        : authenticated(policy, call.metadata, handle(call.request), (verified) => {
+            subject = verified
+          }).pipe(
             Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) }),
             Effect.locally(RequestDeadline, Option.some(Date.now() + budget)),
             Effect.ensuring(Effect.sync(admitted.leave))
@@ -112,18 +139,19 @@ export const unaryHandler = <Req, Res>(
     const respond = (exit: Exit.Exit<Res, AppError>) => {
       finished = true
       const durationMs = Math.round((performance.now() - started) * 100) / 100
+      const who = subject === undefined ? {} : { subject }
       if (Exit.isSuccess(exit)) {
         recorded("OK")
         callback(null, exit.value)
         return Effect.annotateCurrentSpan("rpc.grpc.status_code", GrpcCode.OK).pipe(
           Effect.zipRight(Effect.logInfo("gRPC request completed")),
-          Effect.annotateLogs({ code: "OK", duration_ms: durationMs })
+          Effect.annotateLogs({ code: "OK", duration_ms: durationMs, ...who })
         )
       }
       const outcome = outcomeOfCause(exit.cause)
       recorded(goCodeName(outcome.status.grpc))
       callback({ code: outcome.status.grpc, details: outcome.status.message })
-      const fields = { code: grpcCodeName(outcome.status.grpc), duration_ms: durationMs }
+      const fields = { code: grpcCodeName(outcome.status.grpc), duration_ms: durationMs, ...who }
       const log = (() => {
         switch (outcome._tag) {
           case "Defect":
