@@ -94,7 +94,9 @@ layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it)
     Effect.gen(function* () {
       const upstream = yield* UpstreamGreeter
       assert.strictEqual((yield* Effect.flip(upstream.sayHello(UserId.make(404n))))._tag, "UserNotFound")
+      const startedDown = Date.now()
       const down = yield* Effect.flip(upstream.sayHello(UserId.make(503n)))
+      expect(Date.now() - startedDown).toBeLessThan(200)
       assert.strictEqual(down._tag, "DependencyUnavailable")
       assert.strictEqual(down.message, "upstream unavailable (sayHello)")
     })

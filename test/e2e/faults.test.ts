@@ -136,6 +136,25 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
       })
   )
 
+  it.scoped(
+    "Postgres slow (300 ms each way): a 200 ms deadline answers DEADLINE_EXCEEDED near it, not after the query",
+    () =>
+      Effect.gen(function* () {
+        const proxy = yield* PostgresProxy
+        yield* pollUntil(
+          Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
+          (c) => c === status.OK,
+          "5 seconds"
+        )
+        proxy.setLatency(300)
+        const slow = yield* timed(sayHello(fresh(), 200))
+        proxy.setLatency(0)
+        console.log(`[measure] Postgres slow: DEADLINE_EXCEEDED in ${slow.ms.toFixed(0)} ms with a 200 ms deadline`)
+        assert.strictEqual(codeOf(slow.result), status.DEADLINE_EXCEEDED)
+        assert.isBelow(slow.ms, 400)
+      })
+  )
+
   it.scoped("malformed protobuf bytes: INVALID_ARGUMENT; an unknown method: UNIMPLEMENTED", () =>
     Effect.gen(function* () {
       const port = (yield* GrpcServer).port
@@ -154,7 +173,9 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
           )
         })
       // Field 1 as a length-delimited field claiming 100 bytes that are not there.
+      const started = performance.now()
       const malformed = yield* Effect.flip(raw("/hello_world.Greeter/SayHello", Buffer.from([0x0a, 0x64, 0x01])))
+      assert.isBelow(performance.now() - started, 200)
       assert.deepStrictEqual(
         { code: malformed.code, details: malformed.details },
         {
@@ -162,8 +183,10 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
           details: "invalid request: malformed request message"
         }
       )
+      const startedUnknown = performance.now()
       const unknown = yield* Effect.flip(raw("/hello_world.Greeter/SayGoodbye", Buffer.alloc(0)))
       assert.strictEqual(unknown.code, status.UNIMPLEMENTED)
+      assert.isBelow(performance.now() - startedUnknown, 200)
       // And the server is fine afterwards.
       assert.strictEqual((yield* sayHello(1n)).message, "Hello, Alice!")
     })

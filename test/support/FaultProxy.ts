@@ -5,10 +5,11 @@ export type ProxyMode = "forward" | "refuse" | "blackhole"
 /**
  * A TCP proxy on a free loopback port in front of a real server, to make it look down and up again without
  * touching the server: "refuse" closes new connections at once (and cuts the open ones), "blackhole" accepts and
- * never answers (a frozen server), "forward" passes traffic through.
+ * never answers (a frozen server), "forward" passes traffic through, after `setLatency` milliseconds if set.
  */
 export const startFaultProxy = async (target: { readonly host: string; readonly port: number }) => {
   let mode: ProxyMode = "forward"
+  let latencyMs = 0
   const open = new Set<Socket>()
   const track = (socket: Socket) => {
     open.add(socket)
@@ -21,8 +22,14 @@ export const startFaultProxy = async (target: { readonly host: string; readonly 
     if (mode === "blackhole") return client.resume()
     const upstream = connect(target.port, target.host)
     track(upstream)
-    client.pipe(upstream)
-    upstream.pipe(client)
+    // Each chunk is passed on after the current latency (0: at once), in order.
+    const relay = (from: Socket, to: Socket) =>
+      from.on("data", (chunk: Buffer) => {
+        if (latencyMs === 0) to.write(chunk)
+        else setTimeout(() => to.writable && to.write(chunk), latencyMs)
+      })
+    relay(client, upstream)
+    relay(upstream, client)
     client.on("close", () => upstream.destroy())
     upstream.on("close", () => client.destroy())
   })
@@ -31,6 +38,10 @@ export const startFaultProxy = async (target: { readonly host: string; readonly 
   const port = typeof address === "object" && address !== null ? address.port : 0
   return {
     port,
+    /** Delay every chunk, each way, by this many milliseconds (a slow network or a slow server). */
+    setLatency: (ms: number) => {
+      latencyMs = ms
+    },
     setMode: (next: ProxyMode) => {
       mode = next
       if (next !== "forward") for (const socket of open) socket.destroy()
