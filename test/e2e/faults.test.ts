@@ -1,41 +1,19 @@
 import { HttpServer } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
 import { Client, credentials, status } from "@grpc/grpc-js"
-import { Context, Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Fiber } from "effect"
 import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
 import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
-import { type FaultProxy, startFaultProxy } from "../support/FaultProxy.js"
 import { clientsFor, unary, within } from "../support/grpc.js"
 import { pollUntil } from "../support/poll.js"
-import { SeededDatabase, serviceOnHarness } from "../support/service.js"
-import { FreshDatabaseUrl } from "../support/TestDatabase.js"
+import { PostgresProxy, serviceBehindPostgresProxy } from "../support/service.js"
 
-class PostgresProxy extends Context.Tag("test/PostgresProxy")<PostgresProxy, FaultProxy>() {}
-const PostgresProxyLive = Layer.scoped(
-  PostgresProxy,
-  Effect.gen(function* () {
-    const target = new URL(Redacted.value((yield* FreshDatabaseUrl).url))
-    return yield* Effect.acquireRelease(
-      Effect.promise(() => startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) })),
-      (p) => Effect.promise(p.close)
-    )
-  })
-).pipe(Layer.provide(SeededDatabase))
-
-// Postgres only through the proxy; short timeouts so the faults show within a test's time.
-const Service = serviceOnHarness(
-  Effect.gen(function* () {
-    const proxy = yield* PostgresProxy
-    const dsn = new URL(Redacted.value((yield* FreshDatabaseUrl).url))
-    dsn.host = `127.0.0.1:${proxy.port}`
-    return {
-      DATABASE_DSN: dsn.toString(),
-      DATABASE_CONNECT_TIMEOUT: "300ms",
-      DATABASE_BREAKER_RESET: "500ms",
-      MAX_IN_FLIGHT: "4"
-    }
-  })
-).pipe(Layer.provideMerge(PostgresProxyLive))
+// Short timeouts so the faults show within a test's time.
+const Service = serviceBehindPostgresProxy({
+  DATABASE_CONNECT_TIMEOUT: "300ms",
+  DATABASE_BREAKER_RESET: "500ms",
+  MAX_IN_FLIGHT: "4"
+})
 
 /** A user id nobody has read: every call for it needs Postgres (no cache entry). */
 let uncached = 100_000n
@@ -54,6 +32,13 @@ const sayHello = (userId: bigint, deadlineMs = 5000) =>
       unary<SayHelloResponse>((cb) => greeter.sayHello({ userId }, ...within(deadlineMs), cb))
     )
   )
+/** Waits (bounded) until SayHello for Alice is served again. */
+const untilServing = pollUntil(
+  Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
+  (code) => code === status.OK,
+  "5 seconds"
+)
+
 const codeOf = (result: { readonly _tag: "Left" | "Right"; readonly left?: { readonly code: number } }) =>
   result._tag === "Right" ? status.OK : (result.left?.code ?? -1)
 
@@ -89,11 +74,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
     () =>
       Effect.gen(function* () {
         const proxy = yield* PostgresProxy
-        yield* pollUntil(
-          Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
-          (c) => c === status.OK,
-          "5 seconds"
-        )
+        yield* untilServing
         proxy.setMode("blackhole")
         const frozen = yield* timed(sayHello(fresh()))
         assert.strictEqual(codeOf(frozen.result), status.UNAVAILABLE)
@@ -102,11 +83,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
         )
         assert.isBelow(frozen.ms, 2000)
         proxy.setMode("forward")
-        yield* pollUntil(
-          Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
-          (c) => c === status.OK,
-          "5 seconds"
-        )
+        yield* untilServing
       })
   )
 
@@ -115,11 +92,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
     () =>
       Effect.gen(function* () {
         const proxy = yield* PostgresProxy
-        yield* pollUntil(
-          Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
-          (c) => c === status.OK,
-          "5 seconds"
-        )
+        yield* untilServing
         proxy.setMode("blackhole") // the next 4 calls hang in Postgres
         const stuck = yield* Effect.forEach(Array.from({ length: 4 }), () => Effect.fork(sayHello(fresh())))
         yield* Effect.sleep("100 millis") // let them be admitted
@@ -141,11 +114,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
     () =>
       Effect.gen(function* () {
         const proxy = yield* PostgresProxy
-        yield* pollUntil(
-          Effect.map(timed(sayHello(1n)), (r) => codeOf(r.result)),
-          (c) => c === status.OK,
-          "5 seconds"
-        )
+        yield* untilServing
         proxy.setLatency(300)
         const slow = yield* timed(sayHello(fresh(), 200))
         proxy.setLatency(0)

@@ -1,7 +1,8 @@
-import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
 import { seedUsers } from "../../src/adapters/postgres/Seeds.js"
 import { loadConfig } from "../../src/app/Main.js"
 import { ServiceLive } from "../../src/app/Service.js"
+import { type FaultProxy, startFaultProxy } from "./FaultProxy.js"
 import { FreshDatabaseUrl, HarnessDatabaseUrl, migratedClient } from "./TestDatabase.js"
 
 /** The test's own connection to the suite's fresh database, migrated and seeded before the service starts. */
@@ -33,3 +34,28 @@ export const serviceOnHarness = <R = never>(
       return ServiceLive(config)
     }).pipe(Effect.orDie)
   ).pipe(Layer.provideMerge(SeededDatabase))
+
+/** A TCP fault proxy in front of the suite's Postgres (see FaultProxy.ts), so a test can make it fail. */
+export class PostgresProxy extends Context.Tag("test/PostgresProxy")<PostgresProxy, FaultProxy>() {}
+
+export const PostgresProxyLive = Layer.scoped(
+  PostgresProxy,
+  Effect.gen(function* () {
+    const target = new URL(Redacted.value((yield* FreshDatabaseUrl).url))
+    return yield* Effect.acquireRelease(
+      Effect.promise(() => startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) })),
+      (p) => Effect.promise(p.close)
+    )
+  })
+).pipe(Layer.provide(SeededDatabase))
+
+/** The service reaching Postgres only through PostgresProxy, with `env` on top. */
+export const serviceBehindPostgresProxy = (env: Record<string, string>) =>
+  serviceOnHarness(
+    Effect.gen(function* () {
+      const proxy = yield* PostgresProxy
+      const dsn = new URL(Redacted.value((yield* FreshDatabaseUrl).url))
+      dsn.host = `127.0.0.1:${proxy.port}`
+      return { DATABASE_DSN: dsn.toString(), ...env }
+    })
+  ).pipe(Layer.provideMerge(PostgresProxyLive))
