@@ -16,7 +16,7 @@ import { DatabaseLive } from "./Database.js"
 import { Greeter } from "./Greeter.js"
 import { HealthChecksLive } from "./Health.js"
 import { Lifecycle, LifecycleLive } from "./Lifecycle.js"
-import { Users } from "./Users.js"
+import { Users, UsersReady } from "./Users.js"
 import { VERSION } from "./Version.js"
 
 /** JWT authentication when AUTH_JWT_SECRET or AUTH_JWKS_FILE is set (the JWKS file is read at start). */
@@ -77,7 +77,7 @@ const warnCompatibilityOnly = (config: AppConfig) => {
 
 /** The use cases on the adapters the configuration selects. Needs HealthChecks and Lifecycle. */
 export const UseCasesLive = (config: AppConfig) =>
-  Greeter.Default.pipe(
+  Layer.merge(Greeter.Default, UsersReady.fill).pipe(
     Layer.provideMerge(Users.Default),
     Layer.provide(
       Option.match(config.upstream.address, {
@@ -133,6 +133,7 @@ export const HealthLive = (config: AppConfig) =>
     critical: Option.getOrUndefined(config.health.critical)
   }).pipe(
     Layer.provideMerge(HealthChecksLive),
+    Layer.provideMerge(UsersReady.layer),
     Layer.provideMerge(
       config.metrics.enabled
         ? PrometheusLive({

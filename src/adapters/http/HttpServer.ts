@@ -1,9 +1,11 @@
 import { createServer } from "node:http"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Deferred, Duration, Effect, Layer, Option } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
+import { Users, UsersReady } from "../../app/Users.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
+import { openApiDocument, restApp } from "./RestApi.js"
 
 export interface HttpServerOptions {
   /** Empty host: every interface. Port 0: a free port (read it from HttpServer.HttpServer's address). */
@@ -32,9 +34,19 @@ const routeOf = (url: string) => {
  * - /startupz: 503 until migrations are done and both servers listen, then 200;
  * - /metrics: the Prometheus exposition.
  */
-const router = Effect.all([Lifecycle, Effect.serviceOption(MetricsEndpoint), RequestMetrics]).pipe(
-  Effect.map(([lifecycle, endpoint, metrics]) =>
+const router = Effect.all([Lifecycle, Effect.serviceOption(MetricsEndpoint), RequestMetrics, UsersReady]).pipe(
+  Effect.flatMap(([lifecycle, endpoint, metrics, usersReady]) =>
+    // The REST API is built on its first request, once the use cases exist (they are built after this server).
+    Effect.map(
+      Effect.cached(restApp.pipe(Effect.provideServiceEffect(Users, Deferred.await(usersReady)))),
+      (rest) => [lifecycle, endpoint, metrics, Effect.flatten(rest)] as const
+    )
+  ),
+  Effect.map(([lifecycle, endpoint, metrics, rest]) =>
     HttpRouter.empty.pipe(
+      HttpRouter.mountApp("/v1", rest, { includePrefix: true }),
+      HttpRouter.mountApp("/docs", rest, { includePrefix: true }),
+      HttpRouter.get("/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument))),
       HttpRouter.get(
         "/metrics",
         // METRICS_ENABLED=false: there is no exposition, and /metrics is a 404 like any unknown path.

@@ -1,0 +1,144 @@
+import {
+  HttpApi,
+  HttpApiBuilder,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiSchema,
+  HttpApiSwagger,
+  OpenApi
+} from "@effect/platform"
+import { Effect, Layer, Schema } from "effect"
+import { Users } from "../../app/Users.js"
+import { type AppError, InvalidArgument } from "../../domain/errors.js"
+import type { User } from "../../domain/User.js"
+import { statusOfError } from "../edge/ErrorStatus.js"
+
+// REST/JSON for callers that speak neither gRPC nor Effect. Errors are JSON {"_tag": ..., "message": ...} with the
+// HTTP status of the one table (adapters/edge/ErrorStatus.ts).
+const problem = <const Tag extends string>(tag: Tag, status: number) =>
+  Schema.TaggedStruct(tag, { message: Schema.String }).annotations(HttpApiSchema.annotations({ status }))
+const BadRequest = problem("BadRequest", 400)
+const Unauthorized = problem("Unauthorized", 401)
+const Forbidden = problem("Forbidden", 403)
+const NotFound = problem("NotFound", 404)
+const Conflict = problem("Conflict", 409)
+const TooManyRequests = problem("TooManyRequests", 429)
+const ServiceUnavailable = problem("ServiceUnavailable", 503)
+const GatewayTimeout = problem("GatewayTimeout", 504)
+type Problem = Schema.Schema.Type<
+  | typeof BadRequest
+  | typeof Unauthorized
+  | typeof Forbidden
+  | typeof NotFound
+  | typeof Conflict
+  | typeof TooManyRequests
+  | typeof ServiceUnavailable
+  | typeof GatewayTimeout
+>
+
+/** A typed error as the JSON problem with its HTTP status (the status comes from the one table). */
+const toProblem = (error: AppError): Problem => {
+  const { http, message } = statusOfError(error)
+  switch (http) {
+    case 400:
+      return { _tag: "BadRequest", message }
+    case 401:
+      return { _tag: "Unauthorized", message }
+    case 403:
+      return { _tag: "Forbidden", message }
+    case 404:
+      return { _tag: "NotFound", message }
+    case 409:
+      return { _tag: "Conflict", message }
+    case 429:
+      return { _tag: "TooManyRequests", message }
+    case 504:
+      return { _tag: "GatewayTimeout", message }
+    default:
+      return { _tag: "ServiceUnavailable", message }
+  }
+}
+
+const UserJson = Schema.Struct({ id: Schema.String, name: Schema.String, email: Schema.String })
+const toJson = (user: User) => ({ id: String(user.id), name: user.name, email: user.email })
+const IdPath = Schema.Struct({ id: Schema.String })
+
+export class UsersRestApi extends HttpApi.make("users-rest").add(
+  HttpApiGroup.make("users")
+    .addError(BadRequest)
+    .addError(Unauthorized)
+    .addError(Forbidden)
+    .addError(NotFound)
+    .addError(Conflict)
+    .addError(TooManyRequests)
+    .addError(ServiceUnavailable)
+    .addError(GatewayTimeout)
+    .add(HttpApiEndpoint.get("getUser", "/v1/users/:id").setPath(IdPath).addSuccess(UserJson))
+    .add(
+      HttpApiEndpoint.get("listUsers", "/v1/users")
+        .setUrlParams(
+          Schema.Struct({
+            page_size: Schema.optional(Schema.NumberFromString),
+            page_token: Schema.optional(Schema.String)
+          })
+        )
+        .addSuccess(Schema.Struct({ users: Schema.Array(UserJson), next_page_token: Schema.String }))
+    )
+    .add(
+      HttpApiEndpoint.post("createUser", "/v1/users")
+        .setPayload(Schema.Struct({ name: Schema.String, email: Schema.String }))
+        .addSuccess(UserJson, { status: 201 })
+    )
+    .add(
+      HttpApiEndpoint.patch("updateUser", "/v1/users/:id")
+        .setPath(IdPath)
+        .setPayload(Schema.Struct({ name: Schema.optional(Schema.String), email: Schema.optional(Schema.String) }))
+        .addSuccess(UserJson)
+    )
+    .add(HttpApiEndpoint.del("deleteUser", "/v1/users/:id").setPath(IdPath).addSuccess(HttpApiSchema.NoContent))
+) {}
+
+/** A path id as an int64: digits only (the use case then checks the range and names the field). */
+const parseId = (text: string): Effect.Effect<bigint, InvalidArgument> =>
+  /^-?\d{1,20}$/.test(text)
+    ? Effect.succeed(BigInt(text))
+    : Effect.fail(new InvalidArgument({ field: "id", reason: "must be a positive 64-bit integer" }))
+
+const UsersRestLive = HttpApiBuilder.group(UsersRestApi, "users", (handlers) =>
+  Effect.map(Users, (users) =>
+    handlers
+      .handle("getUser", ({ path }) =>
+        parseId(path.id).pipe(Effect.flatMap(users.get), Effect.map(toJson), Effect.mapError(toProblem))
+      )
+      .handle("listUsers", ({ urlParams }) =>
+        users.list({ pageSize: urlParams.page_size ?? 0, pageToken: urlParams.page_token ?? "" }).pipe(
+          Effect.map((page) => ({ users: page.users.map(toJson), next_page_token: page.nextPageToken })),
+          Effect.mapError(toProblem)
+        )
+      )
+      .handle("createUser", ({ payload }) => users.create(payload).pipe(Effect.map(toJson), Effect.mapError(toProblem)))
+      .handle("updateUser", ({ path, payload }) =>
+        parseId(path.id).pipe(
+          Effect.flatMap((id) => users.update({ id, name: payload.name, email: payload.email })),
+          Effect.map(toJson),
+          Effect.mapError(toProblem)
+        )
+      )
+      .handle("deleteUser", ({ path }) =>
+        parseId(path.id).pipe(Effect.flatMap(users.delete), Effect.mapError(toProblem))
+      )
+  )
+)
+
+/** The OpenAPI document of the REST API (served at /openapi.json). */
+export const openApiDocument = OpenApi.fromApi(UsersRestApi)
+
+/** The REST API and its documentation page (/docs) as an HttpApp, to mount beside the probes. */
+export const restApp = HttpApiBuilder.httpApp.pipe(
+  Effect.provide(
+    Layer.mergeAll(HttpApiSwagger.layer({ path: "/docs" }), HttpApiBuilder.Middleware.layer).pipe(
+      Layer.provideMerge(HttpApiBuilder.api(UsersRestApi).pipe(Layer.provide(UsersRestLive))),
+      Layer.provideMerge(HttpApiBuilder.Router.Live)
+    )
+  )
+)
