@@ -16,7 +16,8 @@ import { DatabaseLive } from "./Database.js"
 import { Greeter } from "./Greeter.js"
 import { HealthChecksLive } from "./Health.js"
 import { Lifecycle, LifecycleLive } from "./Lifecycle.js"
-import { Users, UsersReady } from "./Users.js"
+import { UseCasesReady } from "./UseCasesReady.js"
+import { Users } from "./Users.js"
 import { VERSION } from "./Version.js"
 
 /** JWT authentication when AUTH_JWT_SECRET or AUTH_JWKS_FILE is set (the JWKS file is read at start). */
@@ -77,7 +78,8 @@ const warnCompatibilityOnly = (config: AppConfig) => {
 
 /** The use cases on the adapters the configuration selects. Needs HealthChecks and Lifecycle. */
 export const UseCasesLive = (config: AppConfig) =>
-  Layer.merge(Greeter.Default, UsersReady.fill).pipe(
+  UseCasesReady.fill.pipe(
+    Layer.provideMerge(Greeter.Default),
     Layer.provideMerge(Users.Default),
     Layer.provide(
       Option.match(config.upstream.address, {
@@ -133,7 +135,7 @@ export const HealthLive = (config: AppConfig) =>
     critical: Option.getOrUndefined(config.health.critical)
   }).pipe(
     Layer.provideMerge(HealthChecksLive),
-    Layer.provideMerge(UsersReady.layer),
+    Layer.provideMerge(UseCasesReady.layer),
     Layer.provideMerge(
       config.metrics.enabled
         ? PrometheusLive({

@@ -1,4 +1,4 @@
-import { Context, Deferred, Effect, Layer, Option } from "effect"
+import { Effect, Option } from "effect"
 import { UserNotFound } from "../domain/errors.js"
 import { decodePageToken, encodePageToken, pageSize } from "../domain/Page.js"
 import { Email, type User, UserId, UserName, type UserPatch } from "../domain/User.js"
@@ -93,15 +93,3 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
     return { findById, get, list, create, update, delete: remove } as const
   })
 }) {}
-
-/**
- * The Users service once the use cases are built. Driving adapters built before them (the HTTP server starts
- * first, so probes answer during startup) reach the use cases through it.
- */
-export class UsersReady extends Context.Tag("effect-microservice/UsersReady")<UsersReady, Deferred.Deferred<Users>>() {
-  static readonly layer = Layer.effect(UsersReady, Deferred.make<Users>())
-  /** Fills UsersReady when the use cases are built. */
-  static readonly fill = Layer.effectDiscard(
-    Effect.flatMap(Effect.all([UsersReady, Users]), ([ready, users]) => Deferred.succeed(ready, users))
-  )
-}

@@ -11,7 +11,7 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("Inva
 }
 
 export class UserNotFound extends Schema.TaggedError<UserNotFound>()("UserNotFound", {
-  id: Schema.BigIntFromSelf
+  id: Schema.BigInt
 }) {
   override get message(): string {
     return `user ${this.id} not found`

@@ -6,13 +6,16 @@ import { Effect, Layer, Tracer } from "effect"
  */
 export const recordSpans = () => {
   const names: Array<string> = []
+  const traces: Array<{ readonly name: string; readonly traceId: string }> = []
   const layer = Layer.unwrapEffect(
     Effect.map(Effect.tracer, (base) =>
       Layer.setTracer(
         Tracer.make({
           span: (name, ...rest) => {
             names.push(name)
-            return base.span(name, ...rest)
+            const span = base.span(name, ...rest)
+            traces.push({ name, traceId: span.traceId })
+            return span
           },
           context: (f, fiber) => base.context(f, fiber)
         })
@@ -20,5 +23,5 @@ export const recordSpans = () => {
     )
   )
   const count = (name: string) => names.filter((n) => n === name).length
-  return { names, layer, count }
+  return { names, traces, layer, count }
 }

@@ -1,10 +1,11 @@
 import { createServer } from "node:http"
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { type HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Deferred, Duration, Effect, Layer, Option } from "effect"
+import { Deferred, Duration, Effect, Layer, Option, Scope } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
-import { Users, UsersReady } from "../../app/Users.js"
+import { type UseCases, UseCasesReady } from "../../app/UseCasesReady.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
+import { rpcApp } from "../rpc/RpcServer.js"
 import { openApiDocument, restApp } from "./RestApi.js"
 
 export interface HttpServerOptions {
@@ -34,16 +35,31 @@ const routeOf = (url: string) => {
  * - /startupz: 503 until migrations are done and both servers listen, then 200;
  * - /metrics: the Prometheus exposition.
  */
-const router = Effect.all([Lifecycle, Effect.serviceOption(MetricsEndpoint), RequestMetrics, UsersReady]).pipe(
-  Effect.flatMap(([lifecycle, endpoint, metrics, usersReady]) =>
-    // The REST API is built on its first request, once the use cases exist (they are built after this server).
-    Effect.map(
-      Effect.cached(restApp.pipe(Effect.provideServiceEffect(Users, Deferred.await(usersReady)))),
-      (rest) => [lifecycle, endpoint, metrics, Effect.flatten(rest)] as const
+const router = Effect.all([
+  Lifecycle,
+  Effect.serviceOption(MetricsEndpoint),
+  RequestMetrics,
+  UseCasesReady,
+  Effect.scope
+]).pipe(
+  Effect.flatMap(([lifecycle, endpoint, metrics, ready, scope]) => {
+    // REST and RPC are built on their first request, once the use cases exist (they are built after this
+    // server), in this server's scope so they live as long as it does.
+    const lazily = <E, R>(app: Effect.Effect<HttpApp.Default<E, R>, never, UseCases | Scope.Scope>) =>
+      Effect.cached(
+        Deferred.await(ready).pipe(
+          Effect.flatMap((useCases) => Effect.provide(app, useCases)),
+          Scope.extend(scope)
+        )
+      )
+    return Effect.map(
+      Effect.all([lazily(restApp), lazily(rpcApp)]),
+      ([rest, rpc]) => [lifecycle, endpoint, metrics, Effect.flatten(rest), Effect.flatten(rpc)] as const
     )
-  ),
-  Effect.map(([lifecycle, endpoint, metrics, rest]) =>
+  }),
+  Effect.map(([lifecycle, endpoint, metrics, rest, rpc]) =>
     HttpRouter.empty.pipe(
+      HttpRouter.post("/rpc", rpc),
       HttpRouter.mountApp("/v1", rest, { includePrefix: true }),
       HttpRouter.mountApp("/docs", rest, { includePrefix: true }),
       HttpRouter.get("/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument))),
@@ -122,7 +138,7 @@ export const HttpServerLive = (options: HttpServerOptions) => {
     })
   )
   return bounded.pipe(
-    Layer.provideMerge(Layer.unwrapEffect(Effect.map(router, (routes) => HttpServer.serve(routes)))),
+    Layer.provideMerge(Layer.unwrapScoped(Effect.map(router, (routes) => HttpServer.serve(routes)))),
     Layer.provideMerge(listen)
   )
 }

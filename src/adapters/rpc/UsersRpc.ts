@@ -1,0 +1,56 @@
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Schema } from "effect"
+import {
+  DeadlineExceeded,
+  DependencyUnavailable,
+  EmailTaken,
+  InvalidArgument,
+  PermissionDenied,
+  RateLimited,
+  Unauthenticated,
+  UserNotFound
+} from "../../domain/errors.js"
+
+/** A user on the wire: the id is a decimal string (64-bit ids do not fit a JSON number). */
+export const UserWire = Schema.Struct({ id: Schema.BigInt, name: Schema.String, email: Schema.String })
+
+/** The use cases' errors, as the same tagged errors at an Effect client. */
+export const UsersRpcError = Schema.Union(
+  InvalidArgument,
+  UserNotFound,
+  EmailTaken,
+  DeadlineExceeded,
+  DependencyUnavailable,
+  RateLimited,
+  Unauthenticated,
+  PermissionDenied
+)
+
+/**
+ * The Greeter and user use cases over @effect/rpc (HTTP, POST /rpc, NDJSON): for TypeScript callers that use Effect
+ * and want typed errors end to end. The same use cases as gRPC and REST; nothing in the domain changes for it.
+ */
+export class UsersRpcs extends RpcGroup.make(
+  Rpc.make("SayHello", {
+    payload: { user_id: Schema.BigInt },
+    success: Schema.Struct({ message: Schema.String, user: UserWire }),
+    error: UsersRpcError
+  }),
+  Rpc.make("GetUser", { payload: { id: Schema.BigInt }, success: UserWire, error: UsersRpcError }),
+  Rpc.make("ListUsers", {
+    payload: { page_size: Schema.Number, page_token: Schema.String },
+    success: Schema.Struct({ users: Schema.Array(UserWire), next_page_token: Schema.String }),
+    error: UsersRpcError
+  }),
+  Rpc.make("CreateUser", {
+    payload: { name: Schema.String, email: Schema.String },
+    success: UserWire,
+    error: UsersRpcError
+  }),
+  Rpc.make("UpdateUser", {
+    payload: { id: Schema.BigInt, name: Schema.optional(Schema.String), email: Schema.optional(Schema.String) },
+    success: UserWire,
+    error: UsersRpcError
+  }),
+  Rpc.make("DeleteUser", { payload: { id: Schema.BigInt }, error: UsersRpcError })
+) {}
