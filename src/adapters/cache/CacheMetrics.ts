@@ -4,7 +4,14 @@ import { Metric } from "effect"
  * What a cache adapter counts, labelled by adapter (`cache="redis"` or `"memory"`). Effect metrics: the metrics
  * adapter exports them, and nothing here depends on a metrics library.
  */
-export const cacheMetrics = (cache: "redis" | "memory") => {
+export interface CacheMetrics {
+  readonly hits: Metric.Metric.Counter<number>
+  readonly misses: Metric.Metric.Counter<number>
+  readonly errors: Metric.Metric.Counter<number>
+  readonly corrupt: Metric.Metric.Counter<number>
+}
+
+export const cacheMetrics = (cache: "redis" | "memory"): CacheMetrics => {
   const counter = (name: string, description: string) =>
     Metric.counter(name, { description, incremental: true }).pipe(Metric.tagged("cache", cache))
   return {
