@@ -35,6 +35,13 @@ const authOptions = (config: AppConfig): Option.Option<AuthOptions> => {
   }))
 }
 
+/** MAX_IN_FLIGHT and the per-caller rate limit, for gRPC and for the HTTP front doors (each its own count). */
+const admissionOptions = (config: AppConfig) => ({
+  maxInFlight: config.grpc.maxInFlight,
+  ratePerSecond: config.grpc.rateLimitRps,
+  burst: config.grpc.rateLimitBurst
+})
+
 /** Redis when REDIS_ADDR is set, else the in-process cache. */
 export const UserCacheLive = (config: AppConfig) =>
   Option.match(config.redis.address, {
@@ -184,11 +191,7 @@ export const ServiceLive = (config: AppConfig) =>
         tls: config.grpc.tls,
         auth: authOptions(config),
         writeScope: config.auth.writeScope,
-        admission: {
-          maxInFlight: config.grpc.maxInFlight,
-          ratePerSecond: config.grpc.rateLimitRps,
-          burst: config.grpc.rateLimitBurst
-        }
+        admission: admissionOptions(config)
       })
     ),
     Layer.provide(UseCasesLive(config)),
@@ -198,7 +201,13 @@ export const ServiceLive = (config: AppConfig) =>
       HttpServerLive({
         host: config.http.address.host,
         port: config.http.address.port,
-        shutdownTimeout: config.http.shutdownTimeout
+        shutdownTimeout: config.http.shutdownTimeout,
+        edge: {
+          requestTimeout: config.grpc.requestTimeout,
+          auth: authOptions(config),
+          writeScope: config.auth.writeScope,
+          admission: admissionOptions(config)
+        }
       })
     ),
     Layer.provideMerge(HealthLive(config))

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto"
 import { createServer } from "node:http"
 import { type HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -5,8 +6,10 @@ import { Deferred, Duration, Effect, Layer, Option, Scope } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
 import { type UseCases, UseCasesReady } from "../../app/UseCasesReady.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
+import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
+import { statusOfError } from "../edge/ErrorStatus.js"
 import { rpcApp } from "../rpc/RpcServer.js"
-import { openApiDocument, restApp } from "./RestApi.js"
+import { openApiDocument, restApp, toProblem } from "./RestApi.js"
 
 export interface HttpServerOptions {
   /** Empty host: every interface. Port 0: a free port (read it from HttpServer.HttpServer's address). */
@@ -14,6 +17,8 @@ export interface HttpServerOptions {
   readonly port: number
   /** At shutdown, how long open connections may finish before they are cut. */
   readonly shutdownTimeout: Duration.Duration
+  /** Admission, authentication and the request timeout for REST (/v1) and RPC (/rpc): gRPC's settings. */
+  readonly edge: EdgeOptions
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -24,6 +29,9 @@ const GET_ONLY = ["/livez", "/readyz", "/startupz", "/metrics"] as const
 /** The route label of a request: a known path, or "unmatched" (never the raw path: unbounded cardinality). */
 const routeOf = (url: string) => {
   const path = new URL(url, "http://localhost").pathname
+  if (path === "/rpc") return "/rpc"
+  if (path === "/v1/users") return "/v1/users"
+  if (path.startsWith("/v1/users/")) return "/v1/users/{id}"
   return GET_ONLY.find((known) => known === path) ?? "unmatched"
 }
 
@@ -35,82 +43,113 @@ const routeOf = (url: string) => {
  * - /startupz: 503 until migrations are done and both servers listen, then 200;
  * - /metrics: the Prometheus exposition.
  */
-const router = Effect.all([
-  Lifecycle,
-  Effect.serviceOption(MetricsEndpoint),
-  RequestMetrics,
-  UseCasesReady,
-  Effect.scope
-]).pipe(
-  Effect.flatMap(([lifecycle, endpoint, metrics, ready, scope]) => {
-    // REST and RPC are built on their first request, once the use cases exist (they are built after this
-    // server), in this server's scope so they live as long as it does.
-    const lazily = <E, R>(app: Effect.Effect<HttpApp.Default<E, R>, never, UseCases | Scope.Scope>) =>
-      Effect.cached(
-        Deferred.await(ready).pipe(
-          Effect.flatMap((useCases) => Effect.provide(app, useCases)),
-          Scope.extend(scope)
-        )
-      )
-    return Effect.map(
-      Effect.all([lazily(restApp), lazily(rpcApp)]),
-      ([rest, rpc]) => [lifecycle, endpoint, metrics, Effect.flatten(rest), Effect.flatten(rpc)] as const
-    )
-  }),
-  Effect.map(([lifecycle, endpoint, metrics, rest, rpc]) =>
-    HttpRouter.empty.pipe(
-      HttpRouter.post("/rpc", rpc),
-      HttpRouter.mountApp("/v1", rest, { includePrefix: true }),
-      HttpRouter.mountApp("/docs", rest, { includePrefix: true }),
-      HttpRouter.get("/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument))),
-      HttpRouter.get(
-        "/metrics",
-        // METRICS_ENABLED=false: there is no exposition, and /metrics is a 404 like any unknown path.
-        Option.match(endpoint, {
-          onNone: () => Effect.succeed(json(404, { error: "metrics are disabled (METRICS_ENABLED=false)" })),
-          onSome: (exposition) =>
-            Effect.map(exposition.render, (body) =>
-              HttpServerResponse.text(body, { headers: { "content-type": exposition.contentType } })
-            )
-        })
-      ),
-      HttpRouter.get("/livez", Effect.succeed(json(200, { status: "ok" }))),
-      HttpRouter.get(
-        "/readyz",
-        Effect.map(lifecycle.readiness, (readiness) =>
-          json(readiness.status === "unready" ? 503 : 200, { status: readiness.status, details: readiness.details })
-        )
-      ),
-      HttpRouter.get(
-        "/startupz",
-        Effect.map(lifecycle.pendingSteps, (pending) =>
-          pending.length === 0 ? json(200, { status: "started" }) : json(503, { status: "starting", pending })
-        )
-      ),
-      // A known path with another method is 405 (a route per method and path would clash in the router).
-      Effect.catchTag("RouteNotFound", (error) => {
-        const path = new URL(error.request.url, "http://localhost").pathname
-        return Effect.succeed(
-          GET_ONLY.some((known) => known === path)
-            ? json(405, { error: "method not allowed", method: error.request.method }, { allow: "GET" })
-            : json(404, { error: "not found", path: path.slice(0, 200) })
-        )
-      }),
-      (app) =>
-        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-          const started = performance.now()
-          const record = (status: number) =>
-            Effect.sync(() =>
-              metrics.httpCompleted(request.method, routeOf(request.url), status, (performance.now() - started) / 1000)
-            )
-          return app.pipe(
-            Effect.tap((response) => record(response.status)),
-            Effect.tapErrorCause(() => record(500))
+const router = (options: HttpServerOptions) =>
+  Effect.all([Lifecycle, Effect.serviceOption(MetricsEndpoint), RequestMetrics, UseCasesReady, Effect.scope]).pipe(
+    Effect.flatMap(([lifecycle, endpoint, metrics, ready, scope]) => {
+      const guard = makeEdgeGuard(options.edge)
+      // The peer's address reaches the RPC middleware in a header whose name no client can guess (so none can
+      // choose its own rate-limit bucket).
+      const peerHeader = `x-edge-peer-${randomUUID()}`
+      // REST and RPC are built on their first request, once the use cases exist (they are built after this
+      // server), in this server's scope so they live as long as it does.
+      const lazily = <E, R>(app: Effect.Effect<HttpApp.Default<E, R>, never, UseCases | Scope.Scope>) =>
+        Effect.cached(
+          Deferred.await(ready).pipe(
+            Effect.flatMap((useCases) => Effect.provide(app, useCases)),
+            Scope.extend(scope)
           )
-        })
+        )
+      return Effect.map(Effect.all([lazily(restApp), lazily(rpcApp(guard, peerHeader))]), ([rest, rpc]) => {
+        const restApi = Effect.flatten(rest)
+        // REST calls through the same guard; its refusals are the API's JSON problems.
+        const guardedRest = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          guard(
+            {
+              caller: Option.getOrElse(request.remoteAddress, () => "unknown"),
+              authorization: request.headers.authorization,
+              write: request.method !== "GET" && request.method !== "HEAD"
+            },
+            restApi
+          ).pipe(
+            Effect.catchTags({
+              RateLimited: (e) => Effect.succeed(json(statusOfError(e).http, toProblem(e))),
+              Unauthenticated: (e) => Effect.succeed(json(statusOfError(e).http, toProblem(e))),
+              PermissionDenied: (e) => Effect.succeed(json(statusOfError(e).http, toProblem(e))),
+              DeadlineExceeded: (e) => Effect.succeed(json(statusOfError(e).http, toProblem(e)))
+            })
+          )
+        )
+        const rpcWithPeer = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          Effect.provideService(
+            Effect.flatten(rpc),
+            HttpServerRequest.HttpServerRequest,
+            request.modify({
+              headers: { ...request.headers, [peerHeader]: Option.getOrElse(request.remoteAddress, () => "unknown") }
+            })
+          )
+        )
+        return [lifecycle, endpoint, metrics, guardedRest, rpcWithPeer, restApi] as const
+      })
+    }),
+    Effect.map(([lifecycle, endpoint, metrics, rest, rpc, docs]) =>
+      HttpRouter.empty.pipe(
+        HttpRouter.post("/rpc", rpc),
+        HttpRouter.mountApp("/v1", rest, { includePrefix: true }),
+        HttpRouter.mountApp("/docs", docs, { includePrefix: true }),
+        HttpRouter.get("/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument))),
+        HttpRouter.get(
+          "/metrics",
+          // METRICS_ENABLED=false: there is no exposition, and /metrics is a 404 like any unknown path.
+          Option.match(endpoint, {
+            onNone: () => Effect.succeed(json(404, { error: "metrics are disabled (METRICS_ENABLED=false)" })),
+            onSome: (exposition) =>
+              Effect.map(exposition.render, (body) =>
+                HttpServerResponse.text(body, { headers: { "content-type": exposition.contentType } })
+              )
+          })
+        ),
+        HttpRouter.get("/livez", Effect.succeed(json(200, { status: "ok" }))),
+        HttpRouter.get(
+          "/readyz",
+          Effect.map(lifecycle.readiness, (readiness) =>
+            json(readiness.status === "unready" ? 503 : 200, { status: readiness.status, details: readiness.details })
+          )
+        ),
+        HttpRouter.get(
+          "/startupz",
+          Effect.map(lifecycle.pendingSteps, (pending) =>
+            pending.length === 0 ? json(200, { status: "started" }) : json(503, { status: "starting", pending })
+          )
+        ),
+        // A known path with another method is 405 (a route per method and path would clash in the router).
+        Effect.catchTag("RouteNotFound", (error) => {
+          const path = new URL(error.request.url, "http://localhost").pathname
+          return Effect.succeed(
+            GET_ONLY.some((known) => known === path)
+              ? json(405, { error: "method not allowed", method: error.request.method }, { allow: "GET" })
+              : json(404, { error: "not found", path: path.slice(0, 200) })
+          )
+        }),
+        (app) =>
+          Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+            const started = performance.now()
+            const record = (status: number) =>
+              Effect.sync(() =>
+                metrics.httpCompleted(
+                  request.method,
+                  routeOf(request.url),
+                  status,
+                  (performance.now() - started) / 1000
+                )
+              )
+            return app.pipe(
+              Effect.tap((response) => record(response.status)),
+              Effect.tapErrorCause(() => record(500))
+            )
+          })
+      )
     )
   )
-)
 
 /**
  * The HTTP server as a scoped Layer. Built first and closed last, so /livez answers until the very end. At
@@ -138,7 +177,7 @@ export const HttpServerLive = (options: HttpServerOptions) => {
     })
   )
   return bounded.pipe(
-    Layer.provideMerge(Layer.unwrapScoped(Effect.map(router, (routes) => HttpServer.serve(routes)))),
+    Layer.provideMerge(Layer.unwrapScoped(Effect.map(router(options), (routes) => HttpServer.serve(routes)))),
     Layer.provideMerge(listen)
   )
 }

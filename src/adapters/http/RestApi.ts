@@ -37,7 +37,7 @@ type Problem = Schema.Schema.Type<
 >
 
 /** A typed error as the JSON problem with its HTTP status (the status comes from the one table). */
-const toProblem = (error: AppError): Problem => {
+export const toProblem = (error: AppError): Problem => {
   const { http, message } = statusOfError(error)
   switch (http) {
     case 400:

@@ -1,10 +1,14 @@
+import type { Headers } from "@effect/platform"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Exit, Layer } from "effect"
 import { Greeter } from "../../app/Greeter.js"
 import { Users } from "../../app/Users.js"
 import { type AppError, DependencyUnavailable } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
-import { UsersRpcs } from "./UsersRpc.js"
+import { RequestMetrics } from "../../ports/RequestMetrics.js"
+import type { EdgeGuard } from "../edge/EdgeGuard.js"
+import { grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
+import { RPC_WRITES, UsersRpcEdge, UsersRpcs } from "./UsersRpc.js"
 
 const wire = (user: User) => ({ id: user.id, name: user.name, email: user.email })
 
@@ -38,9 +42,42 @@ const HandlersLive = UsersRpcs.toLayer(
 )
 
 /**
+ * Each call through the edge guard (admission, authentication with the write scope for writes, REQUEST_TIMEOUT),
+ * recorded in the gRPC request metrics under `/UsersRpc/<name>` with the status code gRPC would answer.
+ * `peerHeader` names the header the HTTP server sets to the peer's address (a name clients cannot guess).
+ */
+const EdgeLive = (guard: EdgeGuard, peerHeader: string) =>
+  Layer.effect(
+    UsersRpcEdge,
+    Effect.map(Effect.serviceOption(RequestMetrics), (found) => {
+      const metrics = found._tag === "Some" ? found.value : Context.get(RequestMetrics.noop, RequestMetrics)
+      return ({ rpc, headers, next }) => {
+        const recorded = metrics.rpcStarted(`/UsersRpc/${rpc._tag}`)
+        return guard(
+          {
+            caller: headerOf(headers, peerHeader) ?? "unknown",
+            authorization: headerOf(headers, "authorization"),
+            write: RPC_WRITES.has(rpc._tag)
+          },
+          next
+        ).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() =>
+              recorded(Exit.isSuccess(exit) ? "OK" : grpcCodeName(outcomeOfCause(exit.cause).status.grpc))
+            )
+          )
+        )
+      }
+    })
+  )
+
+const headerOf = (headers: Headers.Headers, name: string): string | undefined => headers[name]
+
+/**
  * The RPC server as an HttpApp for POST /rpc. Each call runs in a server span continuing the client's trace (the
  * client sends its span with every request).
  */
-export const rpcApp = RpcServer.toHttpApp(UsersRpcs, { spanPrefix: "UsersRpc" }).pipe(
-  Effect.provide(Layer.merge(HandlersLive, RpcSerialization.layerNdjson))
-)
+export const rpcApp = (guard: EdgeGuard, peerHeader: string) =>
+  RpcServer.toHttpApp(UsersRpcs, { spanPrefix: "UsersRpc" }).pipe(
+    Effect.provide(Layer.mergeAll(HandlersLive, EdgeLive(guard, peerHeader), RpcSerialization.layerNdjson))
+  )

@@ -1,4 +1,4 @@
-import { Rpc, RpcGroup } from "@effect/rpc"
+import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
 import { Schema } from "effect"
 import {
   DeadlineExceeded,
@@ -27,6 +27,18 @@ export const UsersRpcError = Schema.Union(
 )
 
 /**
+ * The edge policy on every call (admission, authentication, the request timeout, metrics), as gRPC has it. The
+ * server provides it (adapters/rpc/RpcServer.ts); a client needs nothing for it.
+ */
+export class UsersRpcEdge extends RpcMiddleware.Tag<UsersRpcEdge>()("UsersRpcEdge", {
+  wrap: true,
+  failure: Schema.Union(RateLimited, Unauthenticated, PermissionDenied, DeadlineExceeded)
+}) {}
+
+/** The calls that write, and so need the write scope when authentication is on. */
+export const RPC_WRITES: ReadonlySet<string> = new Set(["CreateUser", "UpdateUser", "DeleteUser"])
+
+/**
  * The Greeter and user use cases over @effect/rpc (HTTP, POST /rpc, NDJSON): for TypeScript callers that use Effect
  * and want typed errors end to end. The same use cases as gRPC and REST; nothing in the domain changes for it.
  */
@@ -53,4 +65,4 @@ export class UsersRpcs extends RpcGroup.make(
     error: UsersRpcError
   }),
   Rpc.make("DeleteUser", { payload: { id: Schema.BigInt }, error: UsersRpcError })
-) {}
+).middleware(UsersRpcEdge) {}

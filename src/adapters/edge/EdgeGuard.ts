@@ -1,0 +1,55 @@
+import { Duration, Effect, Option } from "effect"
+import { DeadlineExceeded, type PermissionDenied, RateLimited, type Unauthenticated } from "../../domain/errors.js"
+import { RequestDeadline } from "../../ports/RequestContext.js"
+import { type AdmissionOptions, makeAdmission } from "../grpc/Admission.js"
+import { type AuthOptions, makeAuthenticator } from "../grpc/Auth.js"
+
+/** The policy the HTTP front doors (REST and @effect/rpc) apply to every call: the same settings as gRPC's. */
+export interface EdgeOptions {
+  /** REQUEST_TIMEOUT: the server's cap on a call. */
+  readonly requestTimeout: Duration.Duration
+  /** MAX_IN_FLIGHT, RATE_LIMIT_RPS, RATE_LIMIT_BURST. */
+  readonly admission: AdmissionOptions
+  /** JWT bearer authentication, or none. */
+  readonly auth: Option.Option<AuthOptions>
+  /** The scope writes require (AUTH_WRITE_SCOPE). */
+  readonly writeScope: string
+}
+
+export interface EdgeCall {
+  /** Who to rate-limit: the peer's address. */
+  readonly caller: string
+  /** The `authorization` header, if any. */
+  readonly authorization: string | undefined
+  /** Whether the call writes (and so needs the write scope). */
+  readonly write: boolean
+}
+
+export type EdgeError = RateLimited | Unauthenticated | PermissionDenied | DeadlineExceeded
+
+/**
+ * Admission, authentication and the request timeout, in that order, around a call. One guard per front door
+ * process-wide (its in-flight count is shared by REST and RPC; gRPC keeps its own, with the same limits).
+ */
+export const makeEdgeGuard = (options: EdgeOptions) => {
+  const admission = makeAdmission(options.admission)
+  const authenticate = Option.getOrUndefined(Option.map(options.auth, makeAuthenticator))
+  const timeoutMs = Duration.toMillis(options.requestTimeout)
+  return <A, E, R>(call: EdgeCall, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EdgeError, R> =>
+    Effect.suspend((): Effect.Effect<A, E | EdgeError, R> => {
+      const admitted = admission.enter(call.caller)
+      if (!admitted.ok) return Effect.fail(new RateLimited({ reason: admitted.reason }))
+      const authenticated =
+        authenticate === undefined
+          ? effect
+          : Effect.flatMap(authenticate(call.authorization, call.write ? options.writeScope : undefined), (principal) =>
+              Effect.annotateLogs(effect, { subject: principal.subject })
+            )
+      return authenticated.pipe(
+        Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new DeadlineExceeded({ timeoutMs }) }),
+        Effect.locally(RequestDeadline, Option.some(Date.now() + timeoutMs)),
+        Effect.ensuring(Effect.sync(admitted.leave))
+      )
+    })
+}
+export type EdgeGuard = ReturnType<typeof makeEdgeGuard>
