@@ -8,6 +8,7 @@ import { UsersRpcs } from "./adapters/rpc/UsersRpc.js"
 
 export { GreeterClient } from "./adapters/grpc/generated/hello_world/hello_world.js"
 export { UserServiceClient } from "./adapters/grpc/generated/users/v1/users.js"
+export { AuditRpcs } from "./adapters/rpc/AuditRpc.js"
 export { UsersRpcs } from "./adapters/rpc/UsersRpc.js"
 export * from "./domain/errors.js"
 

@@ -7,10 +7,12 @@ import { HttpServerLive } from "../adapters/http/HttpServer.js"
 import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
 import { PrometheusLive } from "../adapters/observability/Prometheus.js"
 import { TracingLive } from "../adapters/observability/Tracing.js"
+import { PgAuditLogLive } from "../adapters/postgres/PgAuditLog.js"
 import { PgUserRepositoryLive } from "../adapters/postgres/PgUserRepository.js"
 import { RedisUserCacheLive } from "../adapters/redis/RedisUserCache.js"
 import { RequestMetrics } from "../ports/RequestMetrics.js"
 import { UpstreamGreeter } from "../ports/UpstreamGreeter.js"
+import { AuditedUsersLive, AuditTrail } from "./Audit.js"
 import type { AppConfig } from "./Config.js"
 import { DatabaseLive } from "./Database.js"
 import { Greeter } from "./Greeter.js"
@@ -87,7 +89,9 @@ const warnCompatibilityOnly = (config: AppConfig) => {
 export const UseCasesLive = (config: AppConfig) =>
   UseCasesReady.fill.pipe(
     Layer.provideMerge(Greeter.Default),
-    Layer.provideMerge(Users.Default),
+    Layer.provideMerge(AuditTrail.Default),
+    // The audit log example (docs/extending.md): Users decorated to record its changes.
+    Layer.provideMerge(AuditedUsersLive.pipe(Layer.provide(Users.Default))),
     Layer.provide(
       Option.match(config.upstream.address, {
         onNone: () => UpstreamGreeter.none,
@@ -102,11 +106,14 @@ export const UseCasesLive = (config: AppConfig) =>
       })
     ),
     Layer.provide(
-      PgUserRepositoryLive({
-        breakerThreshold: config.database.breakerThreshold,
-        breakerResetAfter: config.database.breakerReset,
-        readRetries: config.database.readRetries
-      }).pipe(Layer.provide(DatabaseLive(config.database)))
+      Layer.merge(
+        PgUserRepositoryLive({
+          breakerThreshold: config.database.breakerThreshold,
+          breakerResetAfter: config.database.breakerReset,
+          readRetries: config.database.readRetries
+        }),
+        PgAuditLogLive
+      ).pipe(Layer.provide(DatabaseLive(config.database)))
     ),
     Layer.provide(UserCacheLive(config)),
     Layer.provide(warnCompatibilityOnly(config))

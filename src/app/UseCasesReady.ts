@@ -1,8 +1,9 @@
 import { Context, Deferred, Effect, Layer } from "effect"
+import type { AuditTrail } from "./Audit.js"
 import type { Greeter } from "./Greeter.js"
 import type { Users } from "./Users.js"
 
-export type UseCases = Users | Greeter
+export type UseCases = Users | Greeter | AuditTrail
 
 /**
  * The use cases once they are built. Driving adapters built before them (the HTTP server starts first, so

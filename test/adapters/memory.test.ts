@@ -1,15 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
+import { MemoryAuditLogLive } from "../../src/adapters/memory/MemoryAuditLog.js"
 import { MemoryUserCacheLive } from "../../src/adapters/memory/MemoryUserCache.js"
 import { MemoryUserRepositoryLive } from "../../src/adapters/memory/MemoryUserRepository.js"
 import { HealthChecksLive } from "../../src/app/Health.js"
 import { User, UserId } from "../../src/domain/User.js"
 import { UserCache } from "../../src/ports/UserCache.js"
 import { pollUntil } from "../support/poll.js"
+import { auditLogContract } from "./AuditLog.contract.js"
 import { fill, leaseOf, lookup, userCacheContract } from "./UserCache.contract.js"
 import { userRepositoryContract } from "./UserRepository.contract.js"
 
 userRepositoryContract("in-memory", MemoryUserRepositoryLive())
+auditLogContract("in-memory", MemoryAuditLogLive)
 userCacheContract(
   "in-process LRU",
   MemoryUserCacheLive({ maxEntries: 100, ttl: Duration.minutes(1) }).pipe(Layer.provide(HealthChecksLive))

@@ -3,10 +3,12 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import { inject } from "vitest"
 import { runMigrations } from "../../src/adapters/postgres/Migrations.js"
+import { PgAuditLogLive } from "../../src/adapters/postgres/PgAuditLog.js"
 import { PgUserRepositoryLive } from "../../src/adapters/postgres/PgUserRepository.js"
 import { seedUsers } from "../../src/adapters/postgres/Seeds.js"
 import { HealthChecksLive } from "../../src/app/Health.js"
 import { EmbeddedDatabaseUrl, HarnessDatabaseUrl, migratedClient } from "../support/TestDatabase.js"
+import { auditLogContract } from "./AuditLog.contract.js"
 import { userRepositoryContract } from "./UserRepository.contract.js"
 
 const repository = PgUserRepositoryLive({
@@ -19,6 +21,10 @@ const harness = migratedClient(HarnessDatabaseUrl)
 
 userRepositoryContract("Postgres adapter on the embedded Postgres (PGlite)", repository.pipe(Layer.provide(embedded)))
 userRepositoryContract("Postgres adapter on the harness Postgres", repository.pipe(Layer.provide(harness)))
+
+const auditLog = PgAuditLogLive.pipe(Layer.provide(HealthChecksLive))
+auditLogContract("Postgres adapter on the embedded Postgres (PGlite)", auditLog.pipe(Layer.provide(embedded)))
+auditLogContract("Postgres adapter on the harness Postgres", auditLog.pipe(Layer.provide(harness)))
 
 layer(harness, { timeout: "60 seconds", excludeTestServices: true })("migrations and seeds", (it) => {
   it.effect("migrations create the Go service's users table and are not applied twice", () =>

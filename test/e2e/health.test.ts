@@ -93,7 +93,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("health", (
       assert.deepStrictEqual(yield* http("/startupz"), { status: 200, body: { status: "started" } })
       assert.deepStrictEqual(yield* readyz, {
         status: 200,
-        body: { status: "ready", details: { cache: "ok", database: "ok", database_breaker: "ok" } }
+        body: { status: "ready", details: { audit_log: "ok", cache: "ok", database: "ok", database_breaker: "ok" } }
       })
       assert.deepStrictEqual(yield* http("/nope"), { status: 404, body: { error: "not found", path: "/nope" } })
       assert.deepStrictEqual(yield* http("/readyz", "POST"), {

@@ -2,6 +2,7 @@ import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { AuditRpcs } from "../../src/adapters/rpc/AuditRpc.js"
 import { UsersRpcs } from "../../src/adapters/rpc/UsersRpc.js"
 import { serviceOnHarness } from "../support/service.js"
 import { recordSpans } from "../support/spans.js"
@@ -13,7 +14,7 @@ const Service = serviceOnHarness().pipe(Layer.provide(spans.layer))
 const client = Effect.gen(function* () {
   const server = yield* HttpServer.HttpServer
   const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-  return yield* RpcClient.make(UsersRpcs).pipe(
+  return yield* RpcClient.make(UsersRpcs.merge(AuditRpcs)).pipe(
     Effect.provide(
       RpcClient.layerProtocolHttp({ url: `http://127.0.0.1:${port}/rpc` }).pipe(
         Layer.provide([FetchHttpClient.layer, RpcSerialization.layerNdjson])
@@ -65,6 +66,29 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("@effect/rp
       const server = spans.traces.filter((s) => s.name === "UsersRpc.SayHello" && s.traceId === traceId)
       assert.isAtLeast(server.length, 1)
       assert.isTrue(spans.traces.some((s) => s.name === "Greeter.sayHello" && s.traceId === traceId))
+    })
+  )
+
+  it.scoped("the audit log example: changes through any front door are listed by ListAuditEntries", () =>
+    Effect.gen(function* () {
+      const rpc = yield* client
+      const user = yield* rpc.CreateUser({ name: "Audra", email: "audra@example.com" })
+      yield* rpc.UpdateUser({ id: user.id, name: "Audra B" })
+      yield* rpc.UpdateUser({ id: user.id }) // no change: not recorded
+      yield* rpc.DeleteUser({ id: user.id })
+      const entries = yield* rpc.ListAuditEntries({ user_id: user.id, limit: 0 })
+      assert.deepStrictEqual(
+        entries.map((e) => e.action),
+        ["deleted", "updated", "created"]
+      )
+      assert.isTrue(entries.every((e) => e.user_id === user.id && e.at instanceof Date))
+      const invalid = yield* Effect.flip(rpc.ListAuditEntries({ user_id: user.id, limit: 1000 }))
+      assert.deepStrictEqual(invalid._tag === "InvalidArgument" ? invalid.field : invalid._tag, "limit")
+      // Its health check is registered, and not critical.
+      const server = yield* HttpServer.HttpServer
+      const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+      const readiness = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.text()))
+      assert.match(readiness, /"audit_log"/)
     })
   )
 })

@@ -1,6 +1,7 @@
 import type { Headers } from "@effect/platform"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Context, Effect, Exit, Layer } from "effect"
+import { AuditTrail } from "../../app/Audit.js"
 import { Greeter } from "../../app/Greeter.js"
 import { Users } from "../../app/Users.js"
 import { type AppError, DependencyUnavailable } from "../../domain/errors.js"
@@ -8,6 +9,7 @@ import type { User } from "../../domain/User.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import type { EdgeGuard } from "../edge/EdgeGuard.js"
 import { grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
+import { AuditRpcs } from "./AuditRpc.js"
 import { RPC_WRITES, UsersRpcEdge, UsersRpcs } from "./UsersRpc.js"
 
 const wire = (user: User) => ({ id: user.id, name: user.name, email: user.email })
@@ -37,6 +39,22 @@ const HandlersLive = UsersRpcs.toLayer(
       CreateUser: (payload) => users.create(payload).pipe(Effect.map(wire), Effect.mapError(clientSafe)),
       UpdateUser: (payload) => users.update(payload).pipe(Effect.map(wire), Effect.mapError(clientSafe)),
       DeleteUser: ({ id }) => users.delete(id).pipe(Effect.mapError(clientSafe))
+    }
+  })
+)
+
+/** Every RPC the service serves: the user calls and the audit log example's. */
+export const ServiceRpcs = UsersRpcs.merge(AuditRpcs)
+
+const AuditHandlersLive = AuditRpcs.toLayer(
+  Effect.gen(function* () {
+    const trail = yield* AuditTrail
+    return {
+      ListAuditEntries: ({ user_id, limit }) =>
+        trail.forUser(user_id, limit).pipe(
+          Effect.map((entries) => entries.map((e) => ({ user_id: e.userId, action: e.action, at: e.at }))),
+          Effect.mapError(clientSafe)
+        )
     }
   })
 )
@@ -78,6 +96,8 @@ const headerOf = (headers: Headers.Headers, name: string): string | undefined =>
  * client sends its span with every request).
  */
 export const rpcApp = (guard: EdgeGuard, peerHeader: string) =>
-  RpcServer.toHttpApp(UsersRpcs, { spanPrefix: "UsersRpc" }).pipe(
-    Effect.provide(Layer.mergeAll(HandlersLive, EdgeLive(guard, peerHeader), RpcSerialization.layerNdjson))
+  RpcServer.toHttpApp(ServiceRpcs, { spanPrefix: "UsersRpc" }).pipe(
+    Effect.provide(
+      Layer.mergeAll(HandlersLive, AuditHandlersLive, EdgeLive(guard, peerHeader), RpcSerialization.layerNdjson)
+    )
   )

@@ -1,0 +1,61 @@
+import { Effect, Layer, Schema } from "effect"
+import { InvalidArgument } from "../domain/errors.js"
+import { UserId } from "../domain/User.js"
+import { validateField } from "../domain/Validation.js"
+import { type AuditAction, AuditLog } from "../ports/AuditLog.js"
+import { Users } from "./Users.js"
+
+// The worked example of docs/extending.md: an audit log of user changes, added with Layers only. Neither the
+// Users use cases nor the domain know about it.
+
+export const MAX_AUDIT_LIMIT = 100
+
+/** Reading the audit trail of a user. */
+export class AuditTrail extends Effect.Service<AuditTrail>()("effect-microservice/AuditTrail", {
+  effect: Effect.map(AuditLog, (log) => ({
+    forUser: Effect.fn("AuditTrail.forUser")(function* (rawId: bigint, rawLimit: number) {
+      const id = yield* validateField(UserId, "user_id")(rawId)
+      const limit = rawLimit === 0 ? 20 : rawLimit
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_LIMIT) {
+        return yield* new InvalidArgument({ field: "limit", reason: `must be 1 to ${MAX_AUDIT_LIMIT} (0: 20)` })
+      }
+      return yield* log.forUser(id, limit)
+    })
+  }))
+}) {}
+
+/**
+ * Users, decorated: every committed create, update and delete is recorded. Recording is best effort: the write
+ * has committed, so a failed record is logged (with the user id and action), not returned to the caller. An audit
+ * log that must never miss an entry writes it in the user's transaction instead (an outbox).
+ */
+export const AuditedUsersLive = Layer.effect(
+  Users,
+  Effect.gen(function* () {
+    const users = yield* Users
+    const log = yield* AuditLog
+    const record = (userId: UserId, action: AuditAction) =>
+      log
+        .record(userId, action)
+        .pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("audit entry not recorded").pipe(
+              Effect.annotateLogs({ user_id: String(userId), action, error: error.message })
+            )
+          )
+        )
+    return Users.make({
+      ...users,
+      create: (request) => Effect.tap(users.create(request), (user) => record(user.id, "created")),
+      update: (request) =>
+        Effect.tap(users.update(request), (user) =>
+          request.name === undefined && request.email === undefined ? Effect.void : record(user.id, "updated")
+        ),
+      delete: (rawId) =>
+        Effect.tap(users.delete(rawId), () =>
+          // delete succeeded, so rawId was a valid UserId.
+          Effect.flatMap(Effect.orDie(Schema.decodeUnknown(UserId)(rawId)), (id) => record(id, "deleted"))
+        )
+    })
+  })
+)
