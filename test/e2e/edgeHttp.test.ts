@@ -4,6 +4,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { SignJWT } from "jose"
 import { UsersRpcs } from "../../src/adapters/rpc/UsersRpc.js"
+import { captureLogs } from "../support/logs.js"
 import { serviceOnHarness } from "../support/service.js"
 
 // The HTTP front doors (REST at /v1, @effect/rpc at /rpc) under gRPC's policy: auth, admission and metrics.
@@ -49,7 +50,8 @@ const scrape = Effect.flatMap(httpPort, (port) =>
   Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()))
 )
 
-const Authenticated = serviceOnHarness(Effect.succeed({ AUTH_JWT_SECRET: SECRET }))
+const logs = captureLogs()
+const Authenticated = serviceOnHarness(Effect.succeed({ AUTH_JWT_SECRET: SECRET })).pipe(Layer.provide(logs.layer))
 
 layer(Authenticated, { excludeTestServices: true, timeout: "60 seconds" })("HTTP front doors with auth on", (it) => {
   it.scoped("RPC: no token is Unauthenticated, a read token reads, a write needs the write scope", () =>
@@ -64,6 +66,16 @@ layer(Authenticated, { excludeTestServices: true, timeout: "60 seconds" })("HTTP
       const writer = { headers: { authorization: yield* bearer("users:write") } }
       const created = yield* rpc.CreateUser({ name: "Wanda", email: "wanda@example.com" }, writer)
       assert.strictEqual(created.name, "Wanda")
+      // One log line per call, with its code and subject, and never the token.
+      const lines = logs.entries.filter((e) => e.method === "/UsersRpc/CreateUser")
+      assert.deepStrictEqual(
+        lines.map((e) => [e.message, e.code, e.subject]),
+        [
+          ["RPC request failed", "PERMISSION_DENIED", undefined],
+          ["RPC request completed", "OK", "edge-test"]
+        ]
+      )
+      assert.notInclude(JSON.stringify(logs.entries), writer.headers.authorization.slice(7))
     })
   )
 

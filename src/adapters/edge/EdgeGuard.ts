@@ -23,6 +23,8 @@ export interface EdgeCall {
   readonly authorization: string | undefined
   /** Whether the call writes (and so needs the write scope). */
   readonly write: boolean
+  /** Receives the verified token's subject (for the caller's own log line). */
+  readonly onSubject?: (subject: string) => void
 }
 
 export type EdgeError = RateLimited | Unauthenticated | PermissionDenied | DeadlineExceeded
@@ -43,7 +45,13 @@ export const makeEdgeGuard = (options: EdgeOptions) => {
         authenticate === undefined
           ? effect
           : Effect.flatMap(authenticate(call.authorization, call.write ? options.writeScope : undefined), (principal) =>
-              Effect.annotateLogs(effect, { subject: principal.subject })
+              Effect.annotateLogs(
+                Effect.zipRight(
+                  Effect.sync(() => call.onSubject?.(principal.subject)),
+                  effect
+                ),
+                { subject: principal.subject }
+              )
             )
       return authenticated.pipe(
         Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new DeadlineExceeded({ timeoutMs }) }),

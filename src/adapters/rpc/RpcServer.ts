@@ -70,20 +70,33 @@ const EdgeLive = (guard: EdgeGuard, peerHeader: string) =>
     Effect.map(Effect.serviceOption(RequestMetrics), (found) => {
       const metrics = found._tag === "Some" ? found.value : Context.get(RequestMetrics.noop, RequestMetrics)
       return ({ rpc, headers, next }) => {
+        const started = performance.now()
+        let subject: string | undefined
         const recorded = metrics.rpcStarted(`/UsersRpc/${rpc._tag}`)
         return guard(
           {
             caller: headerOf(headers, peerHeader) ?? "unknown",
             authorization: headerOf(headers, "authorization"),
-            write: RPC_WRITES.has(rpc._tag)
+            write: RPC_WRITES.has(rpc._tag),
+            onSubject: (verified) => {
+              subject = verified
+            }
           },
           next
         ).pipe(
-          Effect.onExit((exit) =>
-            Effect.sync(() =>
-              recorded(Exit.isSuccess(exit) ? "OK" : grpcCodeName(outcomeOfCause(exit.cause).status.grpc))
+          Effect.onExit((exit) => {
+            const code = Exit.isSuccess(exit) ? "OK" : grpcCodeName(outcomeOfCause(exit.cause).status.grpc)
+            recorded(code)
+            // One line per call, as on gRPC (never the payload: it may hold personal data).
+            return Effect.logInfo(code === "OK" ? "RPC request completed" : "RPC request failed").pipe(
+              Effect.annotateLogs({
+                code,
+                method: `/UsersRpc/${rpc._tag}`,
+                duration_ms: Math.round((performance.now() - started) * 100) / 100,
+                ...(subject === undefined ? {} : { subject })
+              })
             )
-          )
+          })
         )
       }
     })
