@@ -1,9 +1,7 @@
-import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { UsersRpcs } from "../../src/adapters/rpc/UsersRpc.js"
 import { pollUntil } from "../support/poll.js"
+import { httpPort, rpcClient } from "../support/rpc.js"
 import { PostgresProxy, serviceBehindPostgresProxy } from "../support/service.js"
 import { recordSpans } from "../support/spans.js"
 
@@ -16,20 +14,6 @@ const Service = serviceBehindPostgresProxy({
   REQUEST_TIMEOUT: "300ms",
   DATABASE_BREAKER_RESET: "200ms"
 }).pipe(Layer.provide(spans.layer))
-
-const httpPort = Effect.map(HttpServer.HttpServer, (server) =>
-  server.address._tag === "TcpAddress" ? server.address.port : 0
-)
-
-const rpcClient = Effect.flatMap(httpPort, (port) =>
-  RpcClient.make(UsersRpcs).pipe(
-    Effect.provide(
-      RpcClient.layerProtocolHttp({ url: `http://127.0.0.1:${port}/rpc` }).pipe(
-        Layer.provide([FetchHttpClient.layer, RpcSerialization.layerNdjson])
-      )
-    )
-  )
-)
 
 const rest = (path: string, headers: Record<string, string> = {}) =>
   Effect.flatMap(httpPort, (port) =>

@@ -1,10 +1,8 @@
-import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { SignJWT } from "jose"
-import { UsersRpcs } from "../../src/adapters/rpc/UsersRpc.js"
 import { captureLogs } from "../support/logs.js"
+import { httpPort, rpcClient } from "../support/rpc.js"
 import { serviceOnHarness } from "../support/service.js"
 
 // The HTTP front doors (REST at /v1, @effect/rpc at /rpc) under gRPC's policy: auth, admission and metrics.
@@ -21,20 +19,6 @@ const bearer = (scope: string) =>
       .sign(new TextEncoder().encode(SECRET))
       .then((token) => `Bearer ${token}`)
   )
-
-const httpPort = Effect.map(HttpServer.HttpServer, (server) =>
-  server.address._tag === "TcpAddress" ? server.address.port : 0
-)
-
-const rpcClient = Effect.flatMap(httpPort, (port) =>
-  RpcClient.make(UsersRpcs).pipe(
-    Effect.provide(
-      RpcClient.layerProtocolHttp({ url: `http://127.0.0.1:${port}/rpc` }).pipe(
-        Layer.provide([FetchHttpClient.layer, RpcSerialization.layerNdjson])
-      )
-    )
-  )
-)
 
 const rest = (path: string, init: RequestInit = {}) =>
   Effect.flatMap(httpPort, (port) =>

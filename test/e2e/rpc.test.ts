@@ -1,32 +1,16 @@
-import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { AuditRpcs } from "../../src/adapters/rpc/AuditRpc.js"
-import { UsersRpcs } from "../../src/adapters/rpc/UsersRpc.js"
+import { httpPort, rpcClient } from "../support/rpc.js"
 import { serviceOnHarness } from "../support/service.js"
 import { recordSpans } from "../support/spans.js"
 
 const spans = recordSpans()
 const Service = serviceOnHarness().pipe(Layer.provide(spans.layer))
 
-/** A typed @effect/rpc client of the running service. */
-const client = Effect.gen(function* () {
-  const server = yield* HttpServer.HttpServer
-  const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-  return yield* RpcClient.make(UsersRpcs.merge(AuditRpcs)).pipe(
-    Effect.provide(
-      RpcClient.layerProtocolHttp({ url: `http://127.0.0.1:${port}/rpc` }).pipe(
-        Layer.provide([FetchHttpClient.layer, RpcSerialization.layerNdjson])
-      )
-    )
-  )
-})
-
 layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("@effect/rpc front door (POST /rpc)", (it) => {
   it.scoped("SayHello and the user calls, with typed results", () =>
     Effect.gen(function* () {
-      const rpc = yield* client
+      const rpc = yield* rpcClient
       const hello = yield* rpc.SayHello({ user_id: 1n })
       assert.deepStrictEqual(hello, {
         message: "Hello, Alice!",
@@ -43,7 +27,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("@effect/rp
 
   it.scoped("the use cases' errors arrive as the same tagged errors", () =>
     Effect.gen(function* () {
-      const rpc = yield* client
+      const rpc = yield* rpcClient
       const missing = yield* Effect.flip(rpc.SayHello({ user_id: 999n }))
       assert.strictEqual(missing._tag, "UserNotFound")
       assert.strictEqual(missing._tag === "UserNotFound" ? missing.id : 0n, 999n)
@@ -59,7 +43,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("@effect/rp
 
   it.scoped("the server span continues the client's trace", () =>
     Effect.gen(function* () {
-      const rpc = yield* client
+      const rpc = yield* rpcClient
       const traceId = yield* rpc
         .SayHello({ user_id: 2n })
         .pipe(Effect.zipRight(Effect.map(Effect.currentSpan, (span) => span.traceId)), Effect.withSpan("test.client"))
@@ -71,7 +55,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("@effect/rp
 
   it.scoped("the audit log example: changes through any front door are listed by ListAuditEntries", () =>
     Effect.gen(function* () {
-      const rpc = yield* client
+      const rpc = yield* rpcClient
       const user = yield* rpc.CreateUser({ name: "Audra", email: "audra@example.com" })
       yield* rpc.UpdateUser({ id: user.id, name: "Audra B" })
       yield* rpc.UpdateUser({ id: user.id }) // no change: not recorded
@@ -85,8 +69,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("@effect/rp
       const invalid = yield* Effect.flip(rpc.ListAuditEntries({ user_id: user.id, limit: 1000 }))
       assert.deepStrictEqual(invalid._tag === "InvalidArgument" ? invalid.field : invalid._tag, "limit")
       // Its health check is registered, and not critical.
-      const server = yield* HttpServer.HttpServer
-      const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+      const port = yield* httpPort
       const readiness = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.text()))
       assert.match(readiness, /"audit_log"/)
     })
