@@ -184,8 +184,11 @@ const ShutdownGateLive = (delay: Duration.Duration) =>
  * readiness off → (SHUTDOWN_DELAY) → gRPC drains (bounded, then forced) → cache and database closed → HTTP last,
  * so /livez answers to the end. Exposes where the servers listen (GrpcServer, HttpServer) and the health model.
  */
-export const ServiceLive = (config: AppConfig) =>
-  ShutdownGateLive(config.shutdownDelay).pipe(
+export const ServiceLive = (config: AppConfig) => {
+  // Read once (the JWKS file included), shared by gRPC and the HTTP front doors.
+  const auth = authOptions(config)
+  const admission = admissionOptions(config)
+  return ShutdownGateLive(config.shutdownDelay).pipe(
     Layer.provideMerge(
       GrpcServerLive({
         host: config.grpc.address.host,
@@ -196,9 +199,9 @@ export const ServiceLive = (config: AppConfig) =>
         shutdownTimeout: config.grpc.shutdownTimeout,
         requestTimeout: config.grpc.requestTimeout,
         tls: config.grpc.tls,
-        auth: authOptions(config),
+        auth,
         writeScope: config.auth.writeScope,
-        admission: admissionOptions(config)
+        admission
       })
     ),
     Layer.provide(UseCasesLive(config)),
@@ -211,11 +214,12 @@ export const ServiceLive = (config: AppConfig) =>
         shutdownTimeout: config.http.shutdownTimeout,
         edge: {
           requestTimeout: config.grpc.requestTimeout,
-          auth: authOptions(config),
+          auth,
           writeScope: config.auth.writeScope,
-          admission: admissionOptions(config)
+          admission
         }
       })
     ),
     Layer.provideMerge(HealthLive(config))
   )
+}

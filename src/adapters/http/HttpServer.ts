@@ -59,7 +59,7 @@ const router = (options: HttpServerOptions) =>
             Scope.extend(scope)
           )
         )
-      return Effect.map(Effect.all([lazily(restApp), lazily(rpcApp(guard, peerHeader))]), ([rest, rpc]) => {
+      return Effect.map(Effect.all([lazily(restApp), lazily(rpcApp(guard, peerHeader, metrics))]), ([rest, rpc]) => {
         const restApi = Effect.flatten(rest)
         // REST calls through the same guard; its refusals are the API's JSON problems.
         const guardedRest = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
@@ -70,14 +70,7 @@ const router = (options: HttpServerOptions) =>
               write: request.method !== "GET" && request.method !== "HEAD"
             },
             restApi
-          ).pipe(
-            Effect.catchTags({
-              RateLimited: (e) => Effect.succeed(json(statusOfError(e).http, toProblem(e))),
-              Unauthenticated: (e) => Effect.succeed(json(statusOfError(e).http, toProblem(e))),
-              PermissionDenied: (e) => Effect.succeed(json(statusOfError(e).http, toProblem(e))),
-              DeadlineExceeded: (e) => Effect.succeed(json(statusOfError(e).http, toProblem(e)))
-            })
-          )
+          ).pipe(Effect.catchAll((refused) => Effect.succeed(json(statusOfError(refused).http, toProblem(refused)))))
         )
         const rpcWithPeer = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
           Effect.provideService(

@@ -1,12 +1,11 @@
-import type { Headers } from "@effect/platform"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
-import { Context, Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer } from "effect"
 import { AuditTrail } from "../../app/Audit.js"
 import { Greeter } from "../../app/Greeter.js"
 import { Users } from "../../app/Users.js"
 import { type AppError, DependencyUnavailable } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
-import { RequestMetrics } from "../../ports/RequestMetrics.js"
+import type { RequestMetrics } from "../../ports/RequestMetrics.js"
 import type { EdgeGuard } from "../edge/EdgeGuard.js"
 import { grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
 import { AuditRpcs } from "./AuditRpc.js"
@@ -64,53 +63,50 @@ const AuditHandlersLive = AuditRpcs.toLayer(
  * recorded in the gRPC request metrics under `/UsersRpc/<name>` with the status code gRPC would answer.
  * `peerHeader` names the header the HTTP server sets to the peer's address (a name clients cannot guess).
  */
-const EdgeLive = (guard: EdgeGuard, peerHeader: string) =>
-  Layer.effect(
-    UsersRpcEdge,
-    Effect.map(Effect.serviceOption(RequestMetrics), (found) => {
-      const metrics = found._tag === "Some" ? found.value : Context.get(RequestMetrics.noop, RequestMetrics)
-      return ({ rpc, headers, next }) => {
-        const started = performance.now()
-        let subject: string | undefined
-        const recorded = metrics.rpcStarted(`/UsersRpc/${rpc._tag}`)
-        return guard(
-          {
-            caller: headerOf(headers, peerHeader) ?? "unknown",
-            authorization: headerOf(headers, "authorization"),
-            write: RPC_WRITES.has(rpc._tag),
-            onSubject: (verified) => {
-              subject = verified
-            }
-          },
-          next
-        ).pipe(
-          Effect.onExit((exit) => {
-            const code = Exit.isSuccess(exit) ? "OK" : grpcCodeName(outcomeOfCause(exit.cause).status.grpc)
-            recorded(code)
-            // One line per call, as on gRPC (never the payload: it may hold personal data).
-            return Effect.logInfo(code === "OK" ? "RPC request completed" : "RPC request failed").pipe(
-              Effect.annotateLogs({
-                code,
-                method: `/UsersRpc/${rpc._tag}`,
-                duration_ms: Math.round((performance.now() - started) * 100) / 100,
-                ...(subject === undefined ? {} : { subject })
-              })
-            )
+const EdgeLive = (guard: EdgeGuard, peerHeader: string, metrics: RequestMetrics["Type"]) =>
+  Layer.succeed(UsersRpcEdge, ({ rpc, headers, next }) => {
+    const started = performance.now()
+    let subject: string | undefined
+    const recorded = metrics.rpcStarted(`/UsersRpc/${rpc._tag}`)
+    return guard(
+      {
+        caller: headers[peerHeader] ?? "unknown",
+        authorization: headers.authorization,
+        write: RPC_WRITES.has(rpc._tag),
+        onSubject: (verified) => {
+          subject = verified
+        }
+      },
+      next
+    ).pipe(
+      Effect.onExit((exit) => {
+        const code = Exit.isSuccess(exit) ? "OK" : grpcCodeName(outcomeOfCause(exit.cause).status.grpc)
+        recorded(code)
+        // One line per call, as on gRPC (never the payload: it may hold personal data).
+        return Effect.logInfo(code === "OK" ? "RPC request completed" : "RPC request failed").pipe(
+          Effect.annotateLogs({
+            code,
+            method: `/UsersRpc/${rpc._tag}`,
+            duration_ms: Math.round((performance.now() - started) * 100) / 100,
+            ...(subject === undefined ? {} : { subject })
           })
         )
-      }
-    })
-  )
-
-const headerOf = (headers: Headers.Headers, name: string): string | undefined => headers[name]
+      })
+    )
+  })
 
 /**
  * The RPC server as an HttpApp for POST /rpc. Each call runs in a server span continuing the client's trace (the
  * client sends its span with every request).
  */
-export const rpcApp = (guard: EdgeGuard, peerHeader: string) =>
+export const rpcApp = (guard: EdgeGuard, peerHeader: string, metrics: RequestMetrics["Type"]) =>
   RpcServer.toHttpApp(ServiceRpcs, { spanPrefix: "UsersRpc" }).pipe(
     Effect.provide(
-      Layer.mergeAll(HandlersLive, AuditHandlersLive, EdgeLive(guard, peerHeader), RpcSerialization.layerNdjson)
+      Layer.mergeAll(
+        HandlersLive,
+        AuditHandlersLive,
+        EdgeLive(guard, peerHeader, metrics),
+        RpcSerialization.layerNdjson
+      )
     )
   )
