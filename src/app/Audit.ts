@@ -1,5 +1,6 @@
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer } from "effect"
 import { InvalidArgument } from "../domain/errors.js"
+import { pageSize } from "../domain/Page.js"
 import { UserId } from "../domain/User.js"
 import { validateField } from "../domain/Validation.js"
 import { type AuditAction, AuditLog } from "../ports/AuditLog.js"
@@ -8,17 +9,15 @@ import { Users } from "./Users.js"
 // The worked example of docs/extending.md: an audit log of user changes, added with Layers only. Neither the
 // Users use cases nor the domain know about it.
 
-export const MAX_AUDIT_LIMIT = 100
-
 /** Reading the audit trail of a user. */
 export class AuditTrail extends Effect.Service<AuditTrail>()("effect-microservice/AuditTrail", {
   effect: Effect.map(AuditLog, (log) => ({
     forUser: Effect.fn("AuditTrail.forUser")(function* (rawId: bigint, rawLimit: number) {
       const id = yield* validateField(UserId, "user_id")(rawId)
-      const limit = rawLimit === 0 ? 20 : rawLimit
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_LIMIT) {
-        return yield* new InvalidArgument({ field: "limit", reason: `must be 1 to ${MAX_AUDIT_LIMIT} (0: 20)` })
-      }
+      // The page size rule (0: 20, else 1 to 100), under this call's field name.
+      const limit = yield* pageSize(rawLimit).pipe(
+        Effect.mapError((error) => new InvalidArgument({ field: "limit", reason: error.reason }))
+      )
       return yield* log.forUser(id, limit)
     })
   }))
@@ -54,7 +53,7 @@ export const AuditedUsersLive = Layer.effect(
       delete: (rawId) =>
         Effect.tap(users.delete(rawId), () =>
           // delete succeeded, so rawId was a valid UserId.
-          Effect.flatMap(Effect.orDie(Schema.decodeUnknown(UserId)(rawId)), (id) => record(id, "deleted"))
+          record(UserId.make(rawId), "deleted")
         )
     })
   })
