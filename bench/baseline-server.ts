@@ -1,7 +1,8 @@
 // The baseline of `npm run bench`: SayHello the plain way, with @grpc/grpc-js and ioredis and nothing else (no
 // Effect, no metrics, no tracing, no validation beyond the id, no coalescing or batching): Redis GET, on a miss a
-// Postgres query and a SET. Usage: tsx bench/baseline-server.ts <port> <redis-url> <database-url>.
-// Prints "LISTENING <port>", and "SERVED ok=<n> failed=<n>" when it gets SIGTERM.
+// Postgres query and a SET. Usage: tsx bench/baseline-server.ts <port> <redis-url> <database-url> [key-prefix].
+// Prints "LISTENING <port>"; on SIGUSR2 (and at SIGTERM) "SERVED ok=<n> notfound=<n> failed=<n>", the counts
+// so far, which is how bench/run.ts checks that h2load's answers were really OK.
 import { type handleUnaryCall, Server, ServerCredentials, status } from "@grpc/grpc-js"
 import { Redis } from "ioredis"
 import pg from "pg"
@@ -11,11 +12,16 @@ import {
   type SayHelloResponse
 } from "../src/adapters/grpc/generated/hello_world/hello_world.js"
 
-const [port = "0", redisUrl = "redis://127.0.0.1:6379", databaseUrl = "postgres://postgres@127.0.0.1:5432/postgres"] =
-  process.argv.slice(2)
-const redis = new Redis(redisUrl, { keyPrefix: "bench-baseline:" })
+const [
+  port = "0",
+  redisUrl = "redis://127.0.0.1:6379",
+  databaseUrl = "postgres://postgres@127.0.0.1:5432/postgres",
+  keyPrefix = "bench-baseline:"
+] = process.argv.slice(2)
+const redis = new Redis(redisUrl, { keyPrefix })
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 })
 let ok = 0
+let notFound = 0
 let failed = 0
 
 const sayHello: handleUnaryCall<SayHelloRequest, SayHelloResponse> = (call, callback) => {
@@ -42,7 +48,11 @@ const sayHello: handleUnaryCall<SayHelloRequest, SayHelloResponse> = (call, call
       pool.query("SELECT id::text, name, email FROM users WHERE id = $1", [String(id)]).then(
         (result) => {
           const row = result.rows[0]
-          if (row === undefined) return fail(status.NOT_FOUND, "user not found")
+          if (row === undefined) {
+            notFound++
+            callback({ code: status.NOT_FOUND, details: "user not found" })
+            return
+          }
           redis.set(`user:${id}`, JSON.stringify(row), "EX", 60).catch(() => {})
           reply(row)
         },
@@ -59,8 +69,10 @@ server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error
   if (error) throw error
   console.log(`LISTENING ${bound}`)
 })
+const served = () => console.log(`SERVED ok=${ok} notfound=${notFound} failed=${failed}`)
+process.on("SIGUSR2", served)
 process.on("SIGTERM", () => {
-  console.log(`SERVED ok=${ok} failed=${failed}`)
+  served()
   server.forceShutdown()
   redis.disconnect()
   void pool.end().then(() => process.exit(0))

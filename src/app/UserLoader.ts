@@ -1,6 +1,6 @@
 import {
   Cause,
-  Deferred,
+  Context,
   Effect,
   Exit,
   type Fiber,
@@ -9,7 +9,7 @@ import {
   MetricBoundaries,
   Option,
   Runtime,
-  type Tracer
+  Tracer
 } from "effect"
 import type { DependencyUnavailable } from "../domain/errors.js"
 import type { User, UserId } from "../domain/User.js"
@@ -29,8 +29,11 @@ export const batchSizes = Metric.histogram(
 
 type Result = Exit.Exit<Option.Option<User>, DependencyUnavailable>
 
+type Resume = (result: Result) => void
+
 interface Batch {
-  readonly waiting: Map<UserId, Deferred.Deferred<Option.Option<User>, DependencyUnavailable>>
+  /** The callers waiting on each id of the batch. */
+  readonly waiting: Map<UserId, Array<Resume>>
   /** Callers still waiting on any id of this batch; when it drops to 0 the batch is cancelled. */
   waiters: number
   fiber: Fiber.RuntimeFiber<unknown> | undefined
@@ -94,10 +97,11 @@ export const makeUserLoader = Effect.gen(function* () {
 
   const settle = (batch: Batch, outcome: Exit.Exit<Map<UserId, Result>>) => {
     batch.done = true
-    for (const [id, deferred] of batch.waiting) {
+    for (const [id, waiting] of batch.waiting) {
       if (inFlight.get(id) === batch) inFlight.delete(id)
       const result = Exit.isSuccess(outcome) ? outcome.value.get(id) : undefined
-      Deferred.unsafeDone(deferred, result ?? Exit.failCause(Exit.isFailure(outcome) ? outcome.cause : Cause.empty))
+      const exit = result ?? Exit.failCause(Exit.isFailure(outcome) ? outcome.cause : Cause.empty)
+      for (const resume of waiting.splice(0)) resume(exit)
     }
   }
 
@@ -126,29 +130,36 @@ export const makeUserLoader = Effect.gen(function* () {
     }
   }
 
+  // Runs for every lookup: one async step, no Deferred or extra fiber per caller.
   const findById = (id: UserId): Effect.Effect<Option.Option<User>, DependencyUnavailable> =>
-    Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
-      Effect.suspend(() => {
-        let batch = inFlight.get(id)
-        if (batch !== undefined) {
-          coalescedLookups.unsafeUpdate(1, [])
-        } else {
-          if (collecting === undefined) {
-            const fresh: Batch = { waiting: new Map(), waiters: 0, fiber: undefined, done: false, parent: span }
-            collecting = fresh
-            setImmediate(() => start(fresh))
-          }
-          batch = collecting
-          batch.waiting.set(id, Deferred.unsafeMake<Option.Option<User>, DependencyUnavailable>(FiberId.none))
-          inFlight.set(id, batch)
+    Effect.withFiberRuntime((fiber) => {
+      let batch = inFlight.get(id)
+      if (batch !== undefined) {
+        coalescedLookups.unsafeUpdate(1, [])
+      } else {
+        if (collecting === undefined) {
+          const parent = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+          const fresh: Batch = { waiting: new Map(), waiters: 0, fiber: undefined, done: false, parent }
+          collecting = fresh
+          setImmediate(() => start(fresh))
         }
-        const joined = batch
-        joined.waiters += 1
-        const deferred = joined.waiting.get(id)
-        if (deferred === undefined) return Effect.dieMessage("UserLoader: lost track of a pending id")
-        return Deferred.await(deferred).pipe(Effect.onInterrupt(() => Effect.sync(() => leave(joined))))
+        batch = collecting
+        batch.waiting.set(id, [])
+        inFlight.set(id, batch)
+      }
+      const joined = batch
+      const waiting = joined.waiting.get(id)
+      if (waiting === undefined) return Effect.dieMessage("UserLoader: lost track of a pending id")
+      joined.waiters += 1
+      return Effect.async<Option.Option<User>, DependencyUnavailable>((resume) => {
+        waiting.push(resume)
+        return Effect.sync(() => {
+          const at = waiting.indexOf(resume)
+          if (at >= 0) waiting.splice(at, 1)
+          leave(joined)
+        })
       })
-    )
+    })
 
   return { findById } as const
 })

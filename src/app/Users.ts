@@ -5,6 +5,7 @@ import { Email, type User, UserId, UserName, type UserPatch } from "../domain/Us
 import { validateField } from "../domain/Validation.js"
 import { UserCache } from "../ports/UserCache.js"
 import { UserRepository } from "../ports/UserRepository.js"
+import { hotSpan } from "./Span.js"
 import { makeUserLoader } from "./UserLoader.js"
 
 export interface UserPage {
@@ -22,13 +23,12 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
     const repository = yield* UserRepository
     const cache = yield* UserCache
     const loader = yield* makeUserLoader
+    const validId = validateField(UserId, "id")
 
-    const findById = Effect.fn("Users.findById")(function* (id: UserId) {
-      yield* Effect.annotateCurrentSpan("user.id", String(id))
-      const found = yield* loader.findById(id)
-      if (Option.isNone(found)) return yield* new UserNotFound({ id })
-      return found.value
-    })
+    const findById = (id: UserId) =>
+      Effect.flatMap(loader.findById(id), (found) =>
+        Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(new UserNotFound({ id }))
+      ).pipe(hotSpan("Users.findById", { attributes: { "user.id": String(id) } }))
 
     // After a committed write. The cache is an optimisation: a failure here is logged, not returned, and the
     // entry's TTL bounds how long another reader can see the old value.
@@ -44,7 +44,7 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
         )
 
     const get = Effect.fn("Users.get")(function* (rawId: bigint) {
-      return yield* findById(yield* validateField(UserId, "id")(rawId))
+      return yield* findById(yield* validId(rawId))
     })
 
     const list = Effect.fn("Users.list")(function* (request: {

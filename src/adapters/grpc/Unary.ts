@@ -1,7 +1,20 @@
 import { randomUUID } from "node:crypto"
 import { Headers, HttpTraceContext } from "@effect/platform"
 import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-js"
-import { Cause, Context, Effect, Exit, Option, Runtime, type Tracer } from "effect"
+import {
+  Cause,
+  Context,
+  Effect,
+  Exit,
+  FiberId,
+  FiberRef,
+  FiberRefs,
+  HashMap,
+  LogLevel,
+  Option,
+  Runtime,
+  Tracer
+} from "effect"
 import { type AppError, DeadlineExceeded, InvalidArgument, RateLimited } from "../../domain/errors.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
@@ -86,23 +99,46 @@ const callerOf = (call: {
 // Kept from the client's deadline, so the answer (DEADLINE_EXCEEDED included) can reach it in time.
 const DEADLINE_MARGIN_MS = 10
 
+/**
+ * The hot path: this runs for every call, so it does the per-call work once and outside the fiber where it can.
+ * - One fiber per call, started at once, with its request data (server span as parent, log annotations, deadline)
+ *   set when it is forked: one FiberRefs update instead of a `locally` per value.
+ * - The server span is made with the runtime's tracer directly (no stack-trace capture, no extra fiber ops).
+ * - The deadline is a timer that interrupts the fiber, not `Effect.timeoutFail` (which forks a second fiber
+ *   per call); an interrupt by that timer is answered DEADLINE_EXCEEDED.
+ * - The completion line is built only when its level is enabled.
+ */
 export const unaryHandler = <Req, Res>(
   runtime: Runtime.Runtime<never>,
   path: string,
   handle: (request: Req) => Effect.Effect<Res, AppError>,
   policy: UnaryPolicy
 ): handleUnaryCall<Req, Res> => {
-  const run = Runtime.runCallback(runtime)
   const metrics = Context.getOrElse(runtime.context, RequestMetrics, () =>
     Context.get(RequestMetrics.noop, RequestMetrics)
   )
   const [service = "", method = ""] = path.slice(1).split("/")
   const spanName = path.slice(1)
+  // What the runtime was built with, read once.
+  const { annotations, clock, minimumLevel, tracer } = Runtime.runSync(
+    runtime,
+    Effect.all({
+      annotations: FiberRef.get(FiberRef.currentLogAnnotations),
+      clock: Effect.clock,
+      minimumLevel: FiberRef.get(FiberRef.currentMinimumLogLevel),
+      tracer: Effect.tracer
+    })
+  )
+  const infoEnabled = LogLevel.greaterThanEqual(LogLevel.Info, minimumLevel)
+  const warningEnabled = LogLevel.greaterThanEqual(LogLevel.Warning, minimumLevel)
+  const errorEnabled = LogLevel.greaterThanEqual(LogLevel.Error, minimumLevel)
 
   return (call, callback) => {
     const started = performance.now()
     const recorded = metrics.rpcStarted(path)
     let finished = false
+    let timedOut = false
+    let timer: ReturnType<typeof setTimeout> | undefined
     const requestId = requestIdOf(call.metadata)
     const clientRemaining = remainingMs(call.getDeadline())
     const budget = Math.min(
@@ -113,79 +149,132 @@ export const unaryHandler = <Req, Res>(
     let subject: string | undefined
     const admitted = policy.admission.enter(caller)
 
+    // The server span; a caller's W3C traceparent/tracestate continues its trace.
+    const span = tracer.span(
+      spanName,
+      Option.fromNullable(traceParentOf(call.metadata)),
+      Context.empty(),
+      [],
+      clock.unsafeCurrentTimeNanos(),
+      "server"
+    )
+    span.attribute("rpc.system", "grpc")
+    span.attribute("rpc.service", service)
+    span.attribute("rpc.method", method)
+    span.attribute("request.id", requestId)
+
     // A message that could not be decoded (see Tolerant.ts) never reaches the use case.
     const request: unknown = call.request
-    const handled = !admitted.ok
+    const handled: Effect.Effect<Res, AppError> = !admitted.ok
       ? Effect.fail(new RateLimited({ reason: admitted.reason }))
       : request instanceof MalformedRequest
-        ? Effect.zipRight(
-            Effect.sync(admitted.leave),
-            Effect.fail(new InvalidArgument({ field: "request", reason: "malformed request message" }))
-          )
+        ? Effect.fail(new InvalidArgument({ field: "request", reason: "malformed request message" }))
         : authenticated(policy, call.metadata, handle(call.request), (verified) => {
             subject = verified
-          }).pipe(
-            Effect.timeoutFail({ duration: budget, onTimeout: () => new DeadlineExceeded({ timeoutMs: budget }) }),
-            Effect.locally(RequestDeadline, Option.some(Date.now() + budget)),
-            Effect.ensuring(Effect.sync(admitted.leave))
-          )
+          })
 
     // The request id goes back to the caller at once, in the response headers.
     const responseMetadata = new Metadata()
     responseMetadata.set("x-request-id", requestId)
     call.sendMetadata(responseMetadata)
 
-    // Answer, record and log inside the server span, so the log line carries its trace and span ids.
-    const respond = (exit: Exit.Exit<Res, AppError>) => {
+    // Answer, record and log inside the server span (so the log line carries its trace and span ids), then end it.
+    const respond = (result: Exit.Exit<Res, AppError>) => {
       finished = true
-      const durationMs = Math.round((performance.now() - started) * 100) / 100
-      const who = subject === undefined ? {} : { subject }
+      if (timer !== undefined) clearTimeout(timer)
+      if (admitted.ok) admitted.leave()
+      const exit: Exit.Exit<Res, AppError> =
+        timedOut && Exit.isInterrupted(result) ? Exit.fail(new DeadlineExceeded({ timeoutMs: budget })) : result
+      const endSpan = (code: GrpcCode) =>
+        Effect.sync(() => {
+          span.attribute("rpc.grpc.status_code", code)
+          span.end(clock.unsafeCurrentTimeNanos(), exit)
+        })
+      const fields = () => ({
+        duration_ms: Math.round((performance.now() - started) * 100) / 100,
+        ...(subject === undefined ? {} : { subject })
+      })
       if (Exit.isSuccess(exit)) {
         recorded("OK")
         callback(null, exit.value)
-        return Effect.annotateCurrentSpan("rpc.grpc.status_code", GrpcCode.OK).pipe(
-          Effect.zipRight(Effect.logInfo("gRPC request completed")),
-          Effect.annotateLogs({ code: "OK", duration_ms: durationMs, ...who })
+        if (!infoEnabled) return endSpan(GrpcCode.OK)
+        return Effect.logInfo("gRPC request completed").pipe(
+          Effect.annotateLogs({ code: "OK", ...fields() }),
+          Effect.zipRight(endSpan(GrpcCode.OK))
         )
       }
       const outcome = outcomeOfCause(exit.cause)
-      recorded(goCodeName(outcome.status.grpc))
-      callback({ code: outcome.status.grpc, details: outcome.status.message })
-      const fields = { code: grpcCodeName(outcome.status.grpc), duration_ms: durationMs, ...who }
+      const code = outcome.status.grpc
+      recorded(goCodeName(code))
+      callback({ code, details: outcome.status.message })
       const log = (() => {
         switch (outcome._tag) {
           case "Defect":
-            return Effect.logError("gRPC request failed", exit.cause).pipe(Effect.annotateLogs(fields))
+            return errorEnabled
+              ? Effect.logError("gRPC request failed", exit.cause).pipe(
+                  Effect.annotateLogs({ code: grpcCodeName(code), ...fields() })
+                )
+              : Effect.void
           case "Interrupted":
-            return Effect.logInfo("gRPC request failed").pipe(Effect.annotateLogs(fields))
+            return infoEnabled
+              ? Effect.logInfo("gRPC request failed").pipe(
+                  Effect.annotateLogs({ code: grpcCodeName(code), ...fields() })
+                )
+              : Effect.void
           case "Failure": {
-            const serverSide =
-              outcome.status.grpc === GrpcCode.UNAVAILABLE || outcome.status.grpc === GrpcCode.DEADLINE_EXCEEDED
+            const serverSide = code === GrpcCode.UNAVAILABLE || code === GrpcCode.DEADLINE_EXCEEDED
+            if (!(serverSide ? warningEnabled : infoEnabled)) return Effect.void
             const level = serverSide ? Effect.logWarning : Effect.logInfo
             return level("gRPC request failed", ...(serverSide ? [Cause.fail(outcome.error)] : [])).pipe(
-              Effect.annotateLogs({ ...fields, error: outcome.status.message })
+              Effect.annotateLogs({ code: grpcCodeName(code), ...fields(), error: outcome.status.message })
             )
           }
         }
       })()
-      return Effect.zipRight(Effect.annotateCurrentSpan("rpc.grpc.status_code", outcome.status.grpc), log)
+      return Effect.zipRight(log, endSpan(code))
     }
 
-    const program = handled.pipe(
-      Effect.onExit(respond),
-      Effect.withSpan(spanName, {
-        kind: "server",
-        // A caller's W3C traceparent/tracestate continues its trace.
-        parent: traceParentOf(call.metadata),
-        attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "request.id": requestId }
+    const fiber = Runtime.runFork(
+      Runtime.make({
+        // A use case's requirements are `never` (it captured its services when it was built), so the call's
+        // context holds its server span only: Effect copies and compares the context at every span below it.
+        context: Context.make(Tracer.ParentSpan, span),
+        fiberRefs: runtime.fiberRefs,
+        runtimeFlags: runtime.runtimeFlags
       }),
-      Effect.annotateLogs({ method: path, request_id: requestId, caller })
+      Effect.onExit(handled, respond),
+      {
+        updateRefs: (refs, id) =>
+          FiberRefs.updateManyAs(refs, {
+            entries: [
+              [
+                FiberRef.currentLogAnnotations,
+                [
+                  [
+                    id,
+                    HashMap.set(
+                      HashMap.set(HashMap.set(annotations, "method", path), "request_id", requestId),
+                      "caller",
+                      caller
+                    )
+                  ]
+                ]
+              ],
+              [RequestDeadline, [[id, Option.some(Date.now() + budget)]]]
+            ]
+          })
+      }
     )
-
-    const cancel = run(program)
+    // The fiber may have finished already (a refused or invalid call answers without waiting for anything).
+    if (!finished) {
+      timer = setTimeout(() => {
+        timedOut = true
+        fiber.unsafeInterruptAsFork(FiberId.none)
+      }, budget)
+    }
     // grpc-js also emits "cancelled" after some completed calls: only a call still running needs interrupting.
     call.on("cancelled", () => {
-      if (!finished) cancel()
+      if (!finished) fiber.unsafeInterruptAsFork(FiberId.none)
     })
   }
 }

@@ -8,7 +8,7 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
-import { type Duration, Layer, Metric } from "effect"
+import { type Duration, Effect, Layer, Metric, Tracer } from "effect"
 
 export interface TracingOptions {
   /** host:port of an OTLP/HTTP collector (as in the Go service); spans go to http://HOST:PORT/v1/traces. */
@@ -43,7 +43,27 @@ const counting = (exporter: SpanExporter): SpanExporter => ({
  * is exported over OTLP/HTTP. Exporting is batched off the request path with a bounded queue (2048 spans, then
  * dropped) and a 5 s export timeout, so a collector that is down or slow never slows or fails a request.
  */
-export const TracingLive = (options: TracingOptions) =>
+export const TracingLive = (options: TracingOptions) => withoutAmbientContext.pipe(Layer.provideMerge(sdk(options)))
+
+/**
+ * The OpenTelemetry tracer of @effect/opentelemetry, minus one thing: it runs every step of every fiber inside
+ * OpenTelemetry's ambient context (`context.with`, an AsyncLocalStorage run per step), for libraries that read
+ * the active span from there (OpenTelemetry auto-instrumentation). Nothing here does: spans get their parent from
+ * Effect, and trace context crosses services in our own headers. Skipping it makes tracing much cheaper per call.
+ */
+const withoutAmbientContext = Layer.unwrapEffect(
+  Effect.map(Effect.tracer, (otel) =>
+    Layer.setTracer(
+      Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) =>
+          otel.span(name, parent, context, links, startTime, kind, options),
+        context: (execution) => execution()
+      })
+    )
+  )
+)
+
+const sdk = (options: TracingOptions) =>
   NodeSdk.layer(() => ({
     resource: {
       serviceName: options.serviceName,
