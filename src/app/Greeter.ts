@@ -11,14 +11,15 @@ export class Greeter extends Effect.Service<Greeter>()("effect-microservice/Gree
     const users = yield* Users
     const upstream = yield* UpstreamGreeter
     const validUserId = validateField(UserId, "user_id")
-    // The hot path: Effect.fn without its per-call costs (see hotSpan).
-    const sayHello = Effect.fnUntraced(function* (rawUserId: bigint) {
-      const id = yield* validUserId(rawUserId)
-      // With GREETER_UPSTREAM_URL set, the upstream Greeter is asked first (the two-service tracing demo).
-      yield* upstream.sayHello(id)
-      const user = yield* users.findById(id)
-      return { message: `Hello, ${user.name}!`, user } as const
-    }, hotSpan("Greeter.sayHello"))
+    // The hot path (every SayHello): a plain pipeline rather than Effect.fn and a generator, which cost more per
+    // call than the work itself; the span is made by hotSpan.
+    const sayHello = (rawUserId: bigint) =>
+      validUserId(rawUserId).pipe(
+        // With GREETER_UPSTREAM_URL set, the upstream Greeter is asked first (the two-service tracing demo).
+        Effect.flatMap((id) => Effect.zipRight(upstream.sayHello(id), users.findById(id))),
+        Effect.map((user) => ({ message: `Hello, ${user.name}!`, user }) as const),
+        hotSpan("Greeter.sayHello")
+      )
     return { sayHello } as const
   })
 }) {}

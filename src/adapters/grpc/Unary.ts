@@ -133,6 +133,31 @@ export const unaryHandler = <Req, Res>(
   const warningEnabled = LogLevel.greaterThanEqual(LogLevel.Warning, minimumLevel)
   const errorEnabled = LogLevel.greaterThanEqual(LogLevel.Error, minimumLevel)
 
+  /** The line for a call that did not succeed, or undefined when its level is off. */
+  const failureLog = (exit: Exit.Failure<unknown, AppError>, fields: Record<string, unknown>) => {
+    const outcome = outcomeOfCause(exit.cause)
+    const code = grpcCodeName(outcome.status.grpc)
+    switch (outcome._tag) {
+      case "Defect":
+        return errorEnabled
+          ? Effect.logError("gRPC request failed", exit.cause).pipe(Effect.annotateLogs({ code, ...fields }))
+          : undefined
+      case "Interrupted":
+        return infoEnabled
+          ? Effect.logInfo("gRPC request failed").pipe(Effect.annotateLogs({ code, ...fields }))
+          : undefined
+      case "Failure": {
+        const grpc = outcome.status.grpc
+        const serverSide = grpc === GrpcCode.UNAVAILABLE || grpc === GrpcCode.DEADLINE_EXCEEDED
+        if (!(serverSide ? warningEnabled : infoEnabled)) return undefined
+        const level = serverSide ? Effect.logWarning : Effect.logInfo
+        return level("gRPC request failed", ...(serverSide ? [Cause.fail(outcome.error)] : [])).pipe(
+          Effect.annotateLogs({ code, ...fields, error: outcome.status.message })
+        )
+      }
+    }
+  }
+
   return (call, callback) => {
     const started = performance.now()
     const recorded = metrics.rpcStarted(path)
@@ -172,99 +197,72 @@ export const unaryHandler = <Req, Res>(
         : authenticated(policy, call.metadata, handle(call.request), (verified) => {
             subject = verified
           })
+    const fields = () => ({
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+      ...(subject === undefined ? {} : { subject })
+    })
 
-    // The request id goes back to the caller at once, in the response headers.
-    const responseMetadata = new Metadata()
-    responseMetadata.set("x-request-id", requestId)
-    call.sendMetadata(responseMetadata)
+    // The call's fiber: its context holds the server span only (a use case's requirements are `never`: it
+    // captured its services when it was built), and its request data is set when it is forked.
+    const context = Context.make(Tracer.ParentSpan, span)
+    const refs = (fiberRefs: FiberRefs.FiberRefs, id: FiberId.Runtime) =>
+      FiberRefs.updateManyAs(fiberRefs, {
+        entries: [
+          [FiberRef.currentContext, [[id, context]]],
+          [
+            FiberRef.currentLogAnnotations,
+            [
+              [
+                id,
+                HashMap.set(
+                  HashMap.set(HashMap.set(annotations, "method", path), "request_id", requestId),
+                  "caller",
+                  caller
+                )
+              ]
+            ]
+          ],
+          [RequestDeadline, [[id, Option.some(Date.now() + budget)]]]
+        ]
+      })
+    // Runs a log line as the call would: in its span, with its annotations (for lines written after it ended).
+    const logAfter = (log: Effect.Effect<void>) => Runtime.runFork(runtime, log, { updateRefs: refs })
 
-    // Answer, record and log inside the server span (so the log line carries its trace and span ids), then end it.
+    // Answer, record, log, then end the span: synchronously, when the fiber is done.
     const respond = (result: Exit.Exit<Res, AppError>) => {
       finished = true
       if (timer !== undefined) clearTimeout(timer)
       if (admitted.ok) admitted.leave()
       const exit: Exit.Exit<Res, AppError> =
         timedOut && Exit.isInterrupted(result) ? Exit.fail(new DeadlineExceeded({ timeoutMs: budget })) : result
-      const endSpan = (code: GrpcCode) =>
-        Effect.sync(() => {
-          span.attribute("rpc.grpc.status_code", code)
-          span.end(clock.unsafeCurrentTimeNanos(), exit)
-        })
-      const fields = () => ({
-        duration_ms: Math.round((performance.now() - started) * 100) / 100,
-        ...(subject === undefined ? {} : { subject })
-      })
+      // The request id goes back in the response headers (sent with the answer, in the same write).
+      const responseMetadata = new Metadata()
+      responseMetadata.set("x-request-id", requestId)
+      call.sendMetadata(responseMetadata)
+      let code: GrpcCode = GrpcCode.OK
       if (Exit.isSuccess(exit)) {
         recorded("OK")
         callback(null, exit.value)
-        if (!infoEnabled) return endSpan(GrpcCode.OK)
-        return Effect.logInfo("gRPC request completed").pipe(
-          Effect.annotateLogs({ code: "OK", ...fields() }),
-          Effect.zipRight(endSpan(GrpcCode.OK))
-        )
+      } else {
+        const status = outcomeOfCause(exit.cause).status
+        code = status.grpc
+        recorded(goCodeName(code))
+        callback({ code, details: status.message })
+        const log = failureLog(exit, fields())
+        if (log !== undefined) logAfter(log)
       }
-      const outcome = outcomeOfCause(exit.cause)
-      const code = outcome.status.grpc
-      recorded(goCodeName(code))
-      callback({ code, details: outcome.status.message })
-      const log = (() => {
-        switch (outcome._tag) {
-          case "Defect":
-            return errorEnabled
-              ? Effect.logError("gRPC request failed", exit.cause).pipe(
-                  Effect.annotateLogs({ code: grpcCodeName(code), ...fields() })
-                )
-              : Effect.void
-          case "Interrupted":
-            return infoEnabled
-              ? Effect.logInfo("gRPC request failed").pipe(
-                  Effect.annotateLogs({ code: grpcCodeName(code), ...fields() })
-                )
-              : Effect.void
-          case "Failure": {
-            const serverSide = code === GrpcCode.UNAVAILABLE || code === GrpcCode.DEADLINE_EXCEEDED
-            if (!(serverSide ? warningEnabled : infoEnabled)) return Effect.void
-            const level = serverSide ? Effect.logWarning : Effect.logInfo
-            return level("gRPC request failed", ...(serverSide ? [Cause.fail(outcome.error)] : [])).pipe(
-              Effect.annotateLogs({ code: grpcCodeName(code), ...fields(), error: outcome.status.message })
-            )
-          }
-        }
-      })()
-      return Effect.zipRight(log, endSpan(code))
+      span.attribute("rpc.grpc.status_code", code)
+      span.end(clock.unsafeCurrentTimeNanos(), exit)
     }
 
-    const fiber = Runtime.runFork(
-      Runtime.make({
-        // A use case's requirements are `never` (it captured its services when it was built), so the call's
-        // context holds its server span only: Effect copies and compares the context at every span below it.
-        context: Context.make(Tracer.ParentSpan, span),
-        fiberRefs: runtime.fiberRefs,
-        runtimeFlags: runtime.runtimeFlags
-      }),
-      Effect.onExit(handled, respond),
-      {
-        updateRefs: (refs, id) =>
-          FiberRefs.updateManyAs(refs, {
-            entries: [
-              [
-                FiberRef.currentLogAnnotations,
-                [
-                  [
-                    id,
-                    HashMap.set(
-                      HashMap.set(HashMap.set(annotations, "method", path), "request_id", requestId),
-                      "caller",
-                      caller
-                    )
-                  ]
-                ]
-              ],
-              [RequestDeadline, [[id, Option.some(Date.now() + budget)]]]
-            ]
-          })
-      }
-    )
+    // The completion line of a call that succeeded is written by its fiber, when that level is on.
+    const program = infoEnabled
+      ? Effect.tap(handled, () =>
+          Effect.logInfo("gRPC request completed").pipe(Effect.annotateLogs({ code: "OK", ...fields() }))
+        )
+      : handled
+    const fiber = Runtime.runFork(runtime, program, { updateRefs: refs })
+    fiber.addObserver(respond)
     // The fiber may have finished already (a refused or invalid call answers without waiting for anything).
     if (!finished) {
       timer = setTimeout(() => {
