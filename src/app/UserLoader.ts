@@ -29,11 +29,16 @@ export const batchSizes = Metric.histogram(
 
 type Result = Exit.Exit<Option.Option<User>, DependencyUnavailable>
 
-type Resume = (result: Result) => void
+interface Waiter {
+  readonly resume: (result: Result) => void
+  readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
+  /** Called when the caller's fiber ends before its answer came. */
+  readonly gone: () => void
+}
 
 interface Batch {
   /** The callers waiting on each id of the batch. */
-  readonly waiting: Map<UserId, Array<Resume>>
+  readonly waiting: Map<UserId, Array<Waiter>>
   /** Callers still waiting on any id of this batch; when it drops to 0 the batch is cancelled. */
   waiters: number
   fiber: Fiber.RuntimeFiber<unknown> | undefined
@@ -101,7 +106,10 @@ export const makeUserLoader = Effect.gen(function* () {
       if (inFlight.get(id) === batch) inFlight.delete(id)
       const result = Exit.isSuccess(outcome) ? outcome.value.get(id) : undefined
       const exit = result ?? Exit.failCause(Exit.isFailure(outcome) ? outcome.cause : Cause.empty)
-      for (const resume of waiting.splice(0)) resume(exit)
+      for (const waiter of waiting.splice(0)) {
+        waiter.fiber.removeObserver(waiter.gone)
+        waiter.resume(exit)
+      }
     }
   }
 
@@ -111,6 +119,7 @@ export const makeUserLoader = Effect.gen(function* () {
     const ids = [...batch.waiting.keys()]
     const traced = load(ids).pipe(
       Effect.withSpan("UserLoader.load", {
+        captureStackTrace: false,
         attributes: { "user.ids": ids.length },
         ...(Option.isSome(batch.parent) ? { parent: batch.parent.value } : {})
       })
@@ -152,12 +161,21 @@ export const makeUserLoader = Effect.gen(function* () {
       if (waiting === undefined) return Effect.dieMessage("UserLoader: lost track of a pending id")
       joined.waiters += 1
       return Effect.async<Option.Option<User>, DependencyUnavailable>((resume) => {
-        waiting.push(resume)
-        return Effect.sync(() => {
-          const at = waiting.indexOf(resume)
-          if (at >= 0) waiting.splice(at, 1)
-          leave(joined)
-        })
+        // A caller that goes away (interrupted: client gone, deadline passed) ends its fiber: the observer sees it
+        // and leaves the batch. An observer on the caller's fiber costs far less than an interruption handler
+        // here, and it is removed when the answer comes, so a long-lived fiber does not collect them.
+        const waiter: Waiter = {
+          resume,
+          fiber,
+          gone: () => {
+            const at = waiting.indexOf(waiter)
+            if (at < 0) return
+            waiting.splice(at, 1)
+            leave(joined)
+          }
+        }
+        waiting.push(waiter)
+        fiber.addObserver(waiter.gone)
       })
     })
 

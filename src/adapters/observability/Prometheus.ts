@@ -81,29 +81,39 @@ export const PrometheusLive = (options: PrometheusOptions) => {
     }
   }
 
-  // Label children are created once per method and code, not per call.
-  const rpcEnd = (method: string) => {
+  // Label children are looked up once per method and code, not per call (prom-client hashes the labels object
+  // on every `inc({...})`): each method gets its in-flight gauge, its duration histogram and a counter per code.
+  const rpcMethod = (method: string) => {
     const gauge = inFlight.labels(method)
     const timer = rpcDuration.labels(method)
-    return (status: string) => {
-      gauge.dec()
-      rpcs.inc({ method, status })
-      return timer
+    const counters = new Map<string, client.Counter.Internal>()
+    const counter = (status: string) => {
+      let child = counters.get(status)
+      if (child === undefined) {
+        child = rpcs.labels(method, status)
+        counters.set(status, child)
+      }
+      return child
     }
+    return { gauge, timer, counter }
   }
-  const ends = new Map<string, ReturnType<typeof rpcEnd>>()
+  const methods = new Map<string, ReturnType<typeof rpcMethod>>()
 
   const metrics = RequestMetrics.of({
     rpcStarted: (method) => {
-      let end = ends.get(method)
-      if (end === undefined) {
-        end = rpcEnd(method)
-        ends.set(method, end)
+      let children = methods.get(method)
+      if (children === undefined) {
+        children = rpcMethod(method)
+        methods.set(method, children)
       }
-      const finish = end
-      inFlight.labels(method).inc()
+      const { gauge, timer, counter } = children
+      gauge.inc()
       const started = performance.now()
-      return (status) => finish(status).observe((performance.now() - started) / 1000)
+      return (status) => {
+        gauge.dec()
+        counter(status).inc()
+        timer.observe((performance.now() - started) / 1000)
+      }
     },
     httpCompleted: (method, route, status, seconds) => {
       httpRequests.inc({ method, route, status: String(status) })

@@ -37,6 +37,9 @@ const CachedUser = Schema.parseJson(
   }).pipe(Schema.compose(User))
 )
 const decodeUser = Schema.decodeOption(CachedUser)
+// Values read again and again (a hot user) are decoded once: the last decoded value of each id is kept with the
+// text it came from, and an identical text reuses it. Bounded: the oldest entries go first.
+const DECODED_MAX = 10_000
 const ABSENT = '{"absent":true}'
 
 // Lease check and write in one step: store each entry only if the id's generation is what it was at the miss.
@@ -138,12 +141,16 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
         failureThreshold: options.breakerThreshold,
         resetAfter: options.breakerResetAfter
       })
-      const call = <A>(operation: string, run: () => Promise<A>) =>
+      // ioredis's commandTimeout bounds each command; the Effect timeout also bounds what it does not (a pipeline,
+      // a script). Reads (the hot path) rely on commandTimeout alone: no second fiber per read.
+      const call = <A>(operation: string, run: () => Promise<A>, bounded = true) =>
         breaker
           .protect(
-            Effect.tryPromise(run).pipe(
-              Effect.timeoutFail({ duration: budgetMs, onTimeout: () => new Error("timed out") })
-            )
+            bounded
+              ? Effect.tryPromise(run).pipe(
+                  Effect.timeoutFail({ duration: budgetMs, onTimeout: () => new Error("timed out") })
+                )
+              : Effect.tryPromise(run)
           )
           .pipe(
             Effect.tapError(() => Metric.increment(metrics.errors)),
@@ -155,6 +162,20 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
       const ttlMs = () => {
         const base = Duration.toMillis(options.ttl)
         return Math.round(base * (1 - options.ttlJitter + Math.random() * 2 * options.ttlJitter))
+      }
+
+      const decoded = new Map<UserId, { readonly text: string; readonly user: Option.Option<User> }>()
+      const decodeOnce = (id: UserId, text: string): Option.Option<User> => {
+        const known = decoded.get(id)
+        if (known !== undefined && known.text === text) return known.user
+        const user = decodeUser(text)
+        decoded.delete(id)
+        decoded.set(id, { text, user })
+        if (decoded.size > DECODED_MAX) {
+          const oldest = decoded.keys().next()
+          if (!oldest.done) decoded.delete(oldest.value)
+        }
+        return user
       }
 
       const pending = new Set<UserId>()
@@ -193,14 +214,14 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
           Effect.gen(function* () {
             yield* retryPending
             const keys = ids.flatMap((id) => [valueKey(id), genKey(id)])
-            const values = yield* call("getMany", () => redis.mget(keys))
+            const values = yield* call("getMany", () => redis.mget(keys), false)
             const found = new Map<UserId, CacheLookup>()
             const corrupt: Array<string> = []
             for (const [i, id] of ids.entries()) {
               if (pending.has(id)) continue // unknown until its invalidation lands: a miss with no fill
               const value = values[2 * i] ?? null
               const lease = CacheLease(values[2 * i + 1] ?? "")
-              const user = value === null || value === ABSENT ? Option.none() : decodeUser(value)
+              const user = value === null || value === ABSENT ? Option.none() : decodeOnce(id, value)
               if (value === null) found.set(id, { _tag: "Miss", lease })
               else if (value === ABSENT) found.set(id, { _tag: "Absent" })
               else if (Option.isSome(user)) found.set(id, { _tag: "Hit", user: user.value })
@@ -218,7 +239,9 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
               yield* call("deleteCorrupt", () => redis.del(...corrupt)).pipe(Effect.ignore)
             }
             return found
-          }).pipe(Effect.withSpan("UserCache.getMany", { attributes: { "cache.keys": ids.length } })),
+          }).pipe(
+            Effect.withSpan("UserCache.getMany", { attributes: { "cache.keys": ids.length }, captureStackTrace: false })
+          ),
 
         fill: (entries) => {
           const negativeMs = Duration.toMillis(options.negativeTtl)
