@@ -118,6 +118,9 @@ async function cleanUp() {
 }
 process.on("SIGINT", () => void cleanUp().then(() => process.exit(130)))
 
+// The service runs as the container image runs it: with the image's NODE_OPTIONS (the heap size).
+const imageNodeOptions = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1] ?? ""
+
 // ---------------------------------------------------------------- build, schema, seed
 
 const run = (command: string, rest: Array<string>, env: Record<string, string> = {}) => {
@@ -222,6 +225,7 @@ const startService = async (name: string, env: Record<string, string>): Promise<
       ...(redisUrl.pathname.length > 1 ? { REDIS_DB: redisUrl.pathname.slice(1) } : {}),
       REDIS_KEY_PREFIX: `${keyPrefix}${name}:`,
       LOG_LEVEL: args["log-level"],
+      NODE_OPTIONS: imageNodeOptions,
       ...env
     },
     stdio: ["ignore", "ignore", "inherit"]
@@ -292,16 +296,19 @@ interface Load {
   readonly latenciesUs: Array<number>
 }
 
-/** One h2load process: `inFlight` calls at once over min(4, inFlight) connections, for `ms`. */
+/**
+ * One h2load process: exactly `inFlight` calls at once, over up to 4 connections (as many as divide it evenly:
+ * h2load gives every connection the same number of streams).
+ */
 const h2load = (port: number, inFlight: number, ms: number, body: string, tag: string) =>
   new Promise<Load>((resolve, reject) => {
-    const clients = Math.min(4, inFlight)
+    const clients = [4, 3, 2, 1].find((c) => inFlight % c === 0) ?? 1
     const log = join(work, `h2load-${tag}.log`)
     const [command, rest] = onCore(0, "h2load", [
       "-c",
       String(clients),
       "-m",
-      String(Math.ceil(inFlight / clients)),
+      String(inFlight / clients),
       "-t",
       "1",
       "-D",
@@ -517,7 +524,15 @@ writeFileSync(
       date: new Date().toISOString(),
       commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim(),
       machine: { cores: availableParallelism(), pinned, node: process.version },
-      settings: { seconds, levels, mixes, logLevel: args["log-level"], spanBatches, spanBytes },
+      settings: {
+        seconds,
+        levels,
+        mixes,
+        logLevel: args["log-level"],
+        serviceNodeOptions: imageNodeOptions,
+        spanBatches,
+        spanBytes
+      },
       rows,
       targets
     },

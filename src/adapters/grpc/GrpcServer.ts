@@ -105,7 +105,10 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       const runtime = yield* Effect.runtime<never>()
       const server = new Server({
         "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
-        "grpc.max_send_message_length": options.maxSendMessageBytes
+        "grpc.max_send_message_length": options.maxSendMessageBytes,
+        // grpc-js tracks every call for channelz by default; no channelz service is exposed here, so that work
+        // (a few percent of each call, see docs/performance.md) would serve nobody.
+        "grpc.enable_channelz": 0
       })
       const policy = {
         requestTimeoutMs: Duration.toMillis(options.requestTimeout),
