@@ -6,7 +6,7 @@ import { GrpcUpstreamGreeterLive } from "../adapters/grpc/UpstreamGreeterClient.
 import { HttpServerLive } from "../adapters/http/HttpServer.js"
 import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
 import { PrometheusLive } from "../adapters/observability/Prometheus.js"
-import { TracingLive } from "../adapters/observability/Tracing.js"
+import { TracingLive, TracingOffLive } from "../adapters/observability/Tracing.js"
 import { PgAuditLogLive } from "../adapters/postgres/PgAuditLog.js"
 import { PgUserRepositoryLive } from "../adapters/postgres/PgUserRepository.js"
 import { RedisUserCacheLive } from "../adapters/redis/RedisUserCache.js"
@@ -125,7 +125,7 @@ export const UseCasesLive = (config: AppConfig) =>
  */
 const TracingFromConfig = (config: AppConfig) => {
   const enabled = Option.getOrElse(config.tracing.enabled, () => Option.isSome(config.tracing.collector))
-  if (!enabled) return Layer.empty
+  if (!enabled) return TracingOffLive
   const collector = Option.match(config.tracing.collector, {
     onNone: () => "localhost:4318",
     onSome: (address) => `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`

@@ -8,7 +8,7 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
-import { type Duration, Effect, Layer, Metric, Tracer } from "effect"
+import { type Context, type Duration, Effect, type Exit, Layer, Metric, Option, Runtime, Tracer } from "effect"
 
 export interface TracingOptions {
   /** host:port of an OTLP/HTTP collector (as in the Go service); spans go to http://HOST:PORT/v1/traces. */
@@ -77,3 +77,65 @@ const sdk = (options: TracingOptions) =>
     tracerConfig: { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio) }) },
     shutdownTimeout: options.shutdownTimeout
   })).pipe(Layer.orDie)
+
+const hex = (length: number): string => {
+  let out = ""
+  for (let i = 0; i < length; i++) out += "0123456789abcdef"[Math.floor(Math.random() * 16)]
+  return out
+}
+
+/** A span that is never recorded: ids for log correlation (the caller's trace id when there is one), no more. */
+class UnrecordedSpan implements Tracer.Span {
+  readonly _tag = "Span"
+  readonly spanId = hex(16)
+  readonly traceId: string
+  readonly sampled = false
+  readonly attributes = new Map<string, unknown>()
+  readonly links: Array<Tracer.SpanLink>
+  status: Tracer.SpanStatus
+  constructor(
+    readonly name: string,
+    readonly parent: Option.Option<Tracer.AnySpan>,
+    readonly context: Context.Context<never>,
+    links: ReadonlyArray<Tracer.SpanLink>,
+    startTime: bigint,
+    readonly kind: Tracer.SpanKind
+  ) {
+    this.traceId = Option.isSome(parent) ? parent.value.traceId : hex(32)
+    this.links = [...links]
+    this.status = { _tag: "Started", startTime }
+  }
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    this.status = { _tag: "Ended", startTime: this.status.startTime, endTime, exit }
+  }
+  attribute(key: string, value: unknown): void {
+    this.attributes.set(key, value)
+  }
+  event(): void {}
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    this.links.push(...links)
+  }
+}
+
+// Effect's built-in tracer, which every runtime has unless a tracer is installed.
+const builtInTracer = Runtime.runSync(Runtime.defaultRuntime, Effect.tracer)
+
+/**
+ * Tracing off. Effect's built-in tracer would still make a full span for every `withSpan` (a sampled one, so
+ * nothing below it is skipped); this one makes unsampled spans, so the hot path makes no child spans at all
+ * (see src/app/Span.ts) while log lines keep a trace id and span id to correlate them. A tracer installed by
+ * someone else (a test's recorder, an application embedding the service) is left in place.
+ */
+export const TracingOffLive: Layer.Layer<never> = Layer.unwrapEffect(
+  Effect.map(Effect.tracer, (current) =>
+    current === builtInTracer
+      ? Layer.setTracer(
+          Tracer.make({
+            span: (name, parent, context, links, startTime, kind) =>
+              new UnrecordedSpan(name, parent, context, links, startTime, kind),
+            context: (execution) => execution()
+          })
+        )
+      : Layer.empty
+  )
+)
