@@ -175,16 +175,9 @@ const waitFor = <A>(what: string, ms: number, probe: () => A | undefined | Promi
     void tick()
   })
 
-const startBaseline = async (): Promise<Server> => {
-  const [command, rest] = onCore(1, process.execPath, [
-    "--import",
-    "tsx",
-    "bench/baseline-server.ts",
-    "0",
-    redisUrl.toString(),
-    databaseUrl,
-    `${keyPrefix}baseline:`
-  ])
+/** A plain grpc-js server of bench/ (the baseline, or the floor): prints LISTENING and, on SIGUSR2, SERVED. */
+const startPlain = async (name: string, script: string, scriptArgs: Array<string>): Promise<Server> => {
+  const [command, rest] = onCore(1, process.execPath, ["--import", "tsx", script, "0", ...scriptArgs])
   const child = spawn(command, rest, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] })
   started.push(child)
   let port: number | undefined
@@ -195,15 +188,15 @@ const startBaseline = async (): Promise<Server> => {
     const counts = /^SERVED ok=(\d+) notfound=(\d+) failed=(\d+)/.exec(line)
     if (counts) served = { OK: Number(counts[1]), NotFound: Number(counts[2]), Failed: Number(counts[3]) }
   })
-  const grpcPort = await waitFor("baseline LISTENING", 30_000, () => port)
+  const grpcPort = await waitFor(`${name} LISTENING`, 30_000, () => port)
   return {
-    name: "baseline",
+    name,
     child,
     grpcPort,
     counts: async () => {
       served = undefined
       child.kill("SIGUSR2")
-      return waitFor("baseline SERVED", 5000, () => served)
+      return waitFor(`${name} SERVED`, 5000, () => served)
     }
   }
 }
@@ -437,13 +430,19 @@ try {
     `starting the servers${pinned ? " (pinned to core 1; h2load on core 0)" : " (not pinned: taskset or a second core missing)"} ...`
   )
   const servers = [
-    await startBaseline(),
+    await startPlain("floor", "bench/floor-server.ts", []),
+    await startPlain("baseline", "bench/baseline-server.ts", [
+      redisUrl.toString(),
+      databaseUrl,
+      `${keyPrefix}baseline:`
+    ]),
     await startService("service-trace10", { TRACING_COLLECTOR_URL: collector, TRACING_SAMPLE_RATIO: "0.1" }),
     await startService("service-trace100", { TRACING_COLLECTOR_URL: collector, TRACING_SAMPLE_RATIO: "1" })
   ]
   say("warming up (JIT, cache filled) ...")
   for (const server of servers) {
     await h2load(server.grpcPort, 64, 3000, bodies.hit, `${server.name}-warm`)
+    if (server.name === "floor") continue
     await h2load(server.grpcPort, 4, 1000, bodies.miss, `${server.name}-warm-miss`)
   }
   for (const mix of mixes) {
@@ -452,8 +451,10 @@ try {
         say(`miss20 at ${inFlight} in flight: skipped (one call in five must be a miss: needs 5 or more in flight)`)
         continue
       }
-      // Servers take turns at each level, so a drift of the machine touches all of them alike.
+      // Servers take turns at each level, so a drift of the machine touches all of them alike. The floor answers
+      // every id alike, so it runs the hit mix only.
       for (const server of servers) {
+        if (server.name === "floor" && mix !== "hit") continue
         const row = await measure(server, mix, inFlight, seconds * 1000)
         rows.push(row)
         say(
