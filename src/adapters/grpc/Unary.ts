@@ -255,10 +255,20 @@ export const unaryHandler = <Req, Res>(
       span.end(clock.unsafeCurrentTimeNanos(), exit)
     }
 
-    // The completion line of a call that succeeded is written by its fiber, when that level is on.
+    // The completion line of a call that succeeded is written by its fiber, when that level is on. It is the
+    // fiber's last step, so its fields are added to the fiber's annotations for good (no `annotateLogs`, which
+    // would also restore them).
     const program = infoEnabled
       ? Effect.tap(handled, () =>
-          Effect.logInfo("gRPC request completed").pipe(Effect.annotateLogs({ code: "OK", ...fields() }))
+          Effect.zipRight(
+            FiberRef.update(FiberRef.currentLogAnnotations, (current) =>
+              Object.entries({ code: "OK", ...fields() }).reduce(
+                (annotated, [key, value]) => HashMap.set(annotated, key, value),
+                current
+              )
+            ),
+            Effect.logInfo("gRPC request completed")
+          )
         )
       : handled
     const fiber = Runtime.runFork(runtime, program, { updateRefs: refs })
