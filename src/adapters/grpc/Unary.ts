@@ -129,6 +129,7 @@ export const unaryHandler = <Req, Res>(
       tracer: Effect.tracer
     })
   )
+  const methodAnnotations = HashMap.set(annotations, "method", path)
   const infoEnabled = LogLevel.greaterThanEqual(LogLevel.Info, minimumLevel)
   const warningEnabled = LogLevel.greaterThanEqual(LogLevel.Warning, minimumLevel)
   const errorEnabled = LogLevel.greaterThanEqual(LogLevel.Error, minimumLevel)
@@ -211,16 +212,7 @@ export const unaryHandler = <Req, Res>(
           [FiberRef.currentContext, [[id, context]]],
           [
             FiberRef.currentLogAnnotations,
-            [
-              [
-                id,
-                HashMap.set(
-                  HashMap.set(HashMap.set(annotations, "method", path), "request_id", requestId),
-                  "caller",
-                  caller
-                )
-              ]
-            ]
+            [[id, HashMap.set(HashMap.set(methodAnnotations, "request_id", requestId), "caller", caller)]]
           ],
           [RequestDeadline, [[id, Option.some(Date.now() + budget)]]]
         ]
