@@ -72,7 +72,11 @@ const steps: ReadonlyArray<readonly [string, Step]> = [
     "+ one async wait (resumed next turn)",
     () => () =>
       Effect.async<Reply>((resume) => {
-        if (pending.length === 0) setImmediate(() => pending.splice(0).forEach((wake) => wake()))
+        if (pending.length === 0) {
+          setImmediate(() => {
+            for (const wake of pending.splice(0)) wake()
+          })
+        }
         pending.push(() => resume(Effect.succeed({ message: "Hello" })))
       })
   ],
