@@ -71,7 +71,7 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
       readonly name?: string | undefined
       readonly email?: string | undefined
     }) {
-      const id = yield* validateField(UserId, "id")(request.id)
+      const id = yield* validId(request.id)
       const patch: UserPatch = {
         name: request.name === undefined ? undefined : yield* validateField(UserName, "name")(request.name),
         email: request.email === undefined ? undefined : yield* validateField(Email, "email")(request.email)
@@ -84,7 +84,7 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
     })
 
     const remove = Effect.fn("Users.delete")(function* (rawId: bigint) {
-      const id = yield* validateField(UserId, "id")(rawId)
+      const id = yield* validId(rawId)
       const deleted = yield* repository.delete(id)
       yield* invalidate(id)
       if (!deleted) return yield* new UserNotFound({ id })

@@ -18,7 +18,7 @@ import {
 import { type AppError, DeadlineExceeded, InvalidArgument, RateLimited } from "../../domain/errors.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
-import { goCodeName, grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
+import { goCodeName, grpcCodeName, type Outcome, outcomeOfCause } from "../edge/ErrorStatus.js"
 import type { Admission } from "./Admission.js"
 import type { Authenticator } from "./Auth.js"
 import { MalformedRequest } from "./Tolerant.js"
@@ -135,8 +135,7 @@ export const unaryHandler = <Req, Res>(
   const errorEnabled = LogLevel.greaterThanEqual(LogLevel.Error, minimumLevel)
 
   /** The line for a call that did not succeed, or undefined when its level is off. */
-  const failureLog = (exit: Exit.Failure<unknown, AppError>, fields: Record<string, unknown>) => {
-    const outcome = outcomeOfCause(exit.cause)
+  const failureLog = (exit: Exit.Failure<unknown, AppError>, outcome: Outcome, fields: Record<string, unknown>) => {
     const code = grpcCodeName(outcome.status.grpc)
     switch (outcome._tag) {
       case "Defect":
@@ -236,11 +235,11 @@ export const unaryHandler = <Req, Res>(
         recorded("OK")
         callback(null, exit.value)
       } else {
-        const status = outcomeOfCause(exit.cause).status
-        code = status.grpc
+        const outcome = outcomeOfCause(exit.cause)
+        code = outcome.status.grpc
         recorded(goCodeName(code))
-        callback({ code, details: status.message })
-        const log = failureLog(exit, fields())
+        callback({ code, details: outcome.status.message })
+        const log = failureLog(exit, outcome, fields())
         if (log !== undefined) logAfter(log)
       }
       span.attribute("rpc.grpc.status_code", code)

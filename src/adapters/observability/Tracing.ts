@@ -45,6 +45,10 @@ const counting = (exporter: SpanExporter): SpanExporter => ({
  */
 export const TracingLive = (options: TracingOptions) => withoutAmbientContext.pipe(Layer.provideMerge(sdk(options)))
 
+/** A tracer that makes spans with `span` and runs fiber steps as they are (no ambient context around them). */
+const tracerWithoutContext = (span: Tracer.Tracer["span"]): Layer.Layer<never> =>
+  Layer.setTracer(Tracer.make({ span, context: (execution) => execution() }))
+
 /**
  * The OpenTelemetry tracer of @effect/opentelemetry, minus one thing: it runs every step of every fiber inside
  * OpenTelemetry's ambient context (`context.with`, an AsyncLocalStorage run per step), for libraries that read
@@ -53,12 +57,8 @@ export const TracingLive = (options: TracingOptions) => withoutAmbientContext.pi
  */
 const withoutAmbientContext = Layer.unwrapEffect(
   Effect.map(Effect.tracer, (otel) =>
-    Layer.setTracer(
-      Tracer.make({
-        span: (name, parent, context, links, startTime, kind, options) =>
-          otel.span(name, parent, context, links, startTime, kind, options),
-        context: (execution) => execution()
-      })
+    tracerWithoutContext((name, parent, context, links, startTime, kind, options) =>
+      otel.span(name, parent, context, links, startTime, kind, options)
     )
   )
 )
@@ -129,12 +129,9 @@ const builtInTracer = Runtime.runSync(Runtime.defaultRuntime, Effect.tracer)
 export const TracingOffLive: Layer.Layer<never> = Layer.unwrapEffect(
   Effect.map(Effect.tracer, (current) =>
     current === builtInTracer
-      ? Layer.setTracer(
-          Tracer.make({
-            span: (name, parent, context, links, startTime, kind) =>
-              new UnrecordedSpan(name, parent, context, links, startTime, kind),
-            context: (execution) => execution()
-          })
+      ? tracerWithoutContext(
+          (name, parent, context, links, startTime, kind) =>
+            new UnrecordedSpan(name, parent, context, links, startTime, kind)
         )
       : Layer.empty
   )

@@ -1,5 +1,6 @@
 import { Duration, Effect, Layer, Metric, Option, Redacted, Runtime, Schema } from "effect"
 import { Redis } from "ioredis"
+import { LRUCache } from "lru-cache"
 import { DependencyUnavailable } from "../../domain/errors.js"
 import { User, type UserId } from "../../domain/User.js"
 import { HealthChecks } from "../../ports/HealthChecks.js"
@@ -38,7 +39,7 @@ const CachedUser = Schema.parseJson(
 )
 const decodeUser = Schema.decodeOption(CachedUser)
 // Values read again and again (a hot user) are decoded once: the last decoded value of each id is kept with the
-// text it came from, and an identical text reuses it. Bounded: the oldest entries go first.
+// text it came from, and an identical text reuses it. Bounded: the least recently used entries go first.
 const DECODED_MAX = 10_000
 const ABSENT = '{"absent":true}'
 
@@ -164,17 +165,14 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
         return Math.round(base * (1 - options.ttlJitter + Math.random() * 2 * options.ttlJitter))
       }
 
-      const decoded = new Map<UserId, { readonly text: string; readonly user: Option.Option<User> }>()
+      const decoded = new LRUCache<UserId, { readonly text: string; readonly user: Option.Option<User> }>({
+        max: DECODED_MAX
+      })
       const decodeOnce = (id: UserId, text: string): Option.Option<User> => {
         const known = decoded.get(id)
         if (known !== undefined && known.text === text) return known.user
         const user = decodeUser(text)
-        decoded.delete(id)
         decoded.set(id, { text, user })
-        if (decoded.size > DECODED_MAX) {
-          const oldest = decoded.keys().next()
-          if (!oldest.done) decoded.delete(oldest.value)
-        }
         return user
       }
 
