@@ -197,8 +197,9 @@ export const AppConfig = Config.all({
     poolMaxOpen: intInRange("DATABASE_POOL_MAX_OPEN", 1, 1000).pipe(Config.withDefault(10)),
     poolMaxLifetime: duration("DATABASE_POOL_MAX_LIFETIME").pipe(Config.withDefault(Duration.hours(1))),
     idleTimeout: duration("DATABASE_POOL_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
-    connectTimeout: duration("DATABASE_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
-    statementTimeout: duration("DATABASE_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+    connectTimeout: duration("DATABASE_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(1))),
+    statementTimeout: duration("DATABASE_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(2))),
+    poolMaxWaiting: intInRange("DATABASE_POOL_MAX_WAITING", 0, 100_000).pipe(Config.withDefault(50)),
     breakerThreshold: intInRange("DATABASE_BREAKER_THRESHOLD", 1, 1000).pipe(Config.withDefault(5)),
     breakerReset: duration("DATABASE_BREAKER_RESET").pipe(Config.withDefault(Duration.seconds(2))),
     readRetries: intInRange("DATABASE_READ_RETRIES", 0, 10).pipe(Config.withDefault(2))

@@ -1,9 +1,10 @@
-import { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer, Option, Redacted, Schedule, type Scope } from "effect"
+import { SqlClient, type SqlError } from "@effect/sql"
+import { Duration, Effect, Either, Layer, Option, Redacted, Schedule, type Scope } from "effect"
 import { startEmbeddedPostgres } from "../adapters/pglite/EmbeddedPostgres.js"
-import { runMigrations } from "../adapters/postgres/Migrations.js"
+import { loadMigrations, runMigrations } from "../adapters/postgres/Migrations.js"
 import { PgDatabaseLive } from "../adapters/postgres/PgDatabase.js"
 import { seedUsers } from "../adapters/postgres/Seeds.js"
+import { describeError } from "../domain/describeError.js"
 import { HealthChecks } from "../ports/HealthChecks.js"
 import type { AppConfig } from "./Config.js"
 import { Lifecycle } from "./Lifecycle.js"
@@ -20,6 +21,23 @@ const describeUrl = (url: Redacted.Redacted<string>): string => {
     return "(unparsable URL)"
   }
 }
+
+/** Postgres's "undefined_table": the migrations table is not there, so no migration was ever applied. */
+const isUndefinedTable = (error: SqlError.SqlError): boolean =>
+  typeof error.cause === "object" && error.cause !== null && "code" in error.cause && error.cause.code === "42P01"
+
+/**
+ * The schema version the database is at: the highest migration applied (the migrator's own table,
+ * `effect_sql_migrations`, the one the migrator reads), 0 when none ever was. One query; it also proves the
+ * database answers.
+ */
+const appliedSchemaVersion = (sql: SqlClient.SqlClient): Effect.Effect<number, SqlError.SqlError> =>
+  sql<{
+    readonly version: number | string | null
+  }>`SELECT max(migration_id) AS version FROM effect_sql_migrations`.pipe(
+    Effect.map((rows) => Number(rows[0]?.version ?? 0)),
+    Effect.catchIf(isUndefinedTable, () => Effect.succeed(0))
+  )
 
 /** DATABASE_DSN, or an embedded Postgres started for the scope. */
 const databaseUrl = (
@@ -84,12 +102,28 @@ export const DatabaseLive = (config: AppConfig["database"]) =>
         lifecycle.started("database")
       )
 
+      // The version this code needs: its highest migration. Read once (a directory listing), not per check.
+      const needed = yield* loadMigrations.pipe(
+        Effect.map((migrations) => migrations.reduce((max, [id]) => Math.max(max, id), 0)),
+        Effect.either
+      )
+      // Ready only on a schema this code can use: a database whose migrations were never applied answers
+      // SELECT 1, and then every call fails ("relation "users" does not exist").
+      const schemaCheck = Either.match(needed, {
+        onLeft: (error) => Effect.fail(new Error(`cannot list the migrations: ${describeError(error)}`)),
+        onRight: (version) =>
+          Effect.flatMap(appliedSchemaVersion(sql), (applied) =>
+            applied >= version
+              ? Effect.void
+              : Effect.fail(
+                  new Error(`schema at ${applied}, needs ${version} (run npm run db:migrate, or DATABASE_MIGRATE=true)`)
+                )
+          )
+      })
       yield* (yield* HealthChecks).register({
         name: "database",
         critical: true,
-        check: Effect.suspend(() =>
-          prepared ? Effect.asVoid(sql`SELECT 1`) : Effect.fail(new Error("not connected and migrated yet"))
-        )
+        check: Effect.suspend(() => (prepared ? schemaCheck : Effect.fail(new Error("not connected and migrated yet"))))
       })
 
       if (config.connectFailFast) {
@@ -102,7 +136,7 @@ export const DatabaseLive = (config: AppConfig["database"]) =>
           attempts += 1
           const log = attempts === 1 ? Effect.logWarning : Effect.logDebug
           return log("Database not ready; retrying").pipe(
-            Effect.annotateLogs({ attempt: attempts, error: String(error) })
+            Effect.annotateLogs({ attempt: attempts, error: describeError(error) })
           )
         }),
         Effect.retry(Schedule.exponential(Duration.millis(100)).pipe(Schedule.either(Schedule.spaced("2 seconds")))),

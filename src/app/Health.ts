@@ -1,8 +1,6 @@
-import { Duration, Effect, Layer } from "effect"
+import { Cause, Duration, Effect, Exit, Layer } from "effect"
+import { describeError } from "../domain/describeError.js"
 import { type HealthCheck, HealthChecks, type HealthResult } from "../ports/HealthChecks.js"
-
-const describe = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error)
 
 /** The registry of health checks: adding a Layer that registers one adds it to readiness. */
 export const HealthChecksLive = Layer.sync(HealthChecks, () => {
@@ -20,18 +18,23 @@ export const HealthChecksLive = Layer.sync(HealthChecks, () => {
           [...checks.values()],
           (entry) => {
             const started = performance.now()
+            // Disconnected: at the timeout the answer is given at once, and the check is interrupted in the
+            // background. Interrupting it can take long (cancelling a query on a frozen Postgres opens a new
+            // connection to it), and a probe must not wait for that.
             return entry.check.pipe(
+              Effect.disconnect,
               Effect.timeoutFail({
                 duration: timeout,
                 onTimeout: () => new Error(`no answer within ${Duration.format(Duration.decode(timeout))}`)
               }),
-              Effect.either,
+              Effect.exit,
               Effect.map(
-                (outcome): HealthResult => ({
+                (exit): HealthResult => ({
                   name: entry.name,
                   critical: entry.critical,
-                  ok: outcome._tag === "Right",
-                  ...(outcome._tag === "Left" ? { error: describe(outcome.left) } : {}),
+                  ok: Exit.isSuccess(exit),
+                  // A check that dies (a bug) fails like one that fails: readiness itself never fails.
+                  ...(Exit.isFailure(exit) ? { error: describeError(Cause.squash(exit.cause)) } : {}),
                   durationMs: Math.round(performance.now() - started)
                 })
               )

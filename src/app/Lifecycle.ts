@@ -1,5 +1,17 @@
-import { Context, type Duration, Effect, Layer, Schedule, Stream, SubscriptionRef } from "effect"
-import { HealthChecks } from "../ports/HealthChecks.js"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  FiberId,
+  Layer,
+  Schedule,
+  type Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import { HealthChecks, type HealthResult } from "../ports/HealthChecks.js"
 
 export type Phase = "starting" | "running" | "shutting-down"
 
@@ -40,14 +52,61 @@ export class Lifecycle extends Context.Tag("effect-microservice/Lifecycle")<
   }
 >() {}
 
+/**
+ * `run` at most once per `ttl` (counted from when a run ends), shared by every caller: a caller during a run waits
+ * for that run (each check of which is bounded by the check timeout), and a caller that goes away cancels nothing.
+ * The run is forked in `scope`, not in the caller: unlike Effect.cachedWithTTL, which computes inside its lock, in the
+ * first caller's fiber, with the TTL counted from the start (a run longer than the TTL was stale on arrival).
+ */
+const sharedWithTtl = (
+  run: Effect.Effect<ReadonlyArray<HealthResult>>,
+  ttl: Duration.DurationInput,
+  scope: Scope.Scope
+): Effect.Effect<ReadonlyArray<HealthResult>> => {
+  const ttlMs = Duration.toMillis(Duration.decode(ttl))
+  let last: { readonly results: ReadonlyArray<HealthResult>; readonly endedAt: number } | undefined
+  let inFlight: Deferred.Deferred<ReadonlyArray<HealthResult>> | undefined
+  // Only when a run was cut short (the service is closing): unready, rather than a failed probe.
+  const awaitRun = (deferred: Deferred.Deferred<ReadonlyArray<HealthResult>>) =>
+    Deferred.await(deferred).pipe(
+      Effect.catchAllCause(() =>
+        Effect.succeed([{ name: "health", critical: true, ok: false, error: "checks interrupted", durationMs: 0 }])
+      )
+    )
+  return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.suspend(() => {
+      if (last !== undefined && now - last.endedAt < ttlMs) return Effect.succeed(last.results)
+      if (inFlight !== undefined) return awaitRun(inFlight)
+      // Decided and recorded in one synchronous step, so concurrent callers share this run.
+      const deferred = Deferred.unsafeMake<ReadonlyArray<HealthResult>>(FiberId.none)
+      inFlight = deferred
+      return run.pipe(
+        Effect.tap((results) =>
+          Effect.map(Clock.currentTimeMillis, (endedAt) => {
+            last = { results, endedAt }
+          })
+        ),
+        Effect.intoDeferred(deferred),
+        Effect.ensuring(
+          Effect.sync(() => {
+            inFlight = undefined
+          })
+        ),
+        Effect.forkIn(scope),
+        Effect.zipRight(awaitRun(deferred))
+      )
+    })
+  )
+}
+
 export const LifecycleLive = (options: LifecycleOptions) =>
-  Layer.effect(
+  Layer.scoped(
     Lifecycle,
     Effect.gen(function* () {
       const checks = yield* HealthChecks
       const pending = new Set(options.startupSteps)
       const phase = yield* SubscriptionRef.make<Phase>(pending.size === 0 ? "running" : "starting")
-      const cachedChecks = yield* Effect.cachedWithTTL(checks.runAll(options.checkTimeout), options.cacheTtl)
+      const cachedChecks = sharedWithTtl(checks.runAll(options.checkTimeout), options.cacheTtl, yield* Effect.scope)
       const critical = options.critical === undefined ? undefined : new Set(options.critical)
 
       const started = (step: string) =>

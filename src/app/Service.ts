@@ -8,6 +8,7 @@ import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
 import { PrometheusLive } from "../adapters/observability/Prometheus.js"
 import { TracingLive, TracingOffLive } from "../adapters/observability/Tracing.js"
 import { PgAuditLogLive } from "../adapters/postgres/PgAuditLog.js"
+import { PgGuardLive } from "../adapters/postgres/PgGuard.js"
 import { PgUserRepositoryLive } from "../adapters/postgres/PgUserRepository.js"
 import { RedisUserCacheLive } from "../adapters/redis/RedisUserCache.js"
 import { RequestMetrics } from "../ports/RequestMetrics.js"
@@ -42,6 +43,21 @@ const admissionOptions = (config: AppConfig) => ({
   maxInFlight: config.grpc.maxInFlight,
   ratePerSecond: config.grpc.rateLimitRps,
   burst: config.grpc.rateLimitBurst
+})
+
+/**
+ * The Postgres adapters' guard. A statement's client-side bound covers waiting for a connection (at most the
+ * connect timeout) and the server's statement_timeout, plus a margin so the server's own timeout answers first.
+ */
+const pgGuardOptions = (database: AppConfig["database"]) => ({
+  breakerThreshold: database.breakerThreshold,
+  breakerResetAfter: database.breakerReset,
+  readRetries: database.readRetries,
+  // DATABASE_STATEMENT_TIMEOUT=0 turns the server's limit off: then the caller's budget is the only bound.
+  statementTimeout: Duration.isZero(database.statementTimeout)
+    ? Duration.infinity
+    : Duration.sum(Duration.sum(database.connectTimeout, database.statementTimeout), Duration.millis(250)),
+  maxPending: database.poolMaxOpen + database.poolMaxWaiting
 })
 
 /** Redis when REDIS_ADDR is set, else the in-process cache. */
@@ -106,14 +122,10 @@ export const UseCasesLive = (config: AppConfig) =>
       })
     ),
     Layer.provide(
-      Layer.merge(
-        PgUserRepositoryLive({
-          breakerThreshold: config.database.breakerThreshold,
-          breakerResetAfter: config.database.breakerReset,
-          readRetries: config.database.readRetries
-        }),
-        PgAuditLogLive
-      ).pipe(Layer.provide(DatabaseLive(config.database)))
+      Layer.merge(PgUserRepositoryLive, PgAuditLogLive).pipe(
+        Layer.provideMerge(PgGuardLive(pgGuardOptions(config.database))),
+        Layer.provide(DatabaseLive(config.database))
+      )
     ),
     Layer.provide(UserCacheLive(config)),
     Layer.provide(warnCompatibilityOnly(config))

@@ -11,7 +11,7 @@ import {
   Runtime,
   Tracer
 } from "effect"
-import type { DependencyUnavailable } from "../domain/errors.js"
+import type { DependencyUnavailable, StorageError } from "../domain/errors.js"
 import type { User, UserId } from "../domain/User.js"
 import { type CacheFill, type CacheLookup, UserCache } from "../ports/UserCache.js"
 import { UserRepository } from "../ports/UserRepository.js"
@@ -27,7 +27,7 @@ export const batchSizes = Metric.histogram(
   "Distinct user ids loaded together in one batch"
 )
 
-type Result = Exit.Exit<Option.Option<User>, DependencyUnavailable>
+type Result = Exit.Exit<Option.Option<User>, StorageError>
 
 interface Waiter {
   readonly resume: (result: Result) => void
@@ -140,7 +140,7 @@ export const makeUserLoader = Effect.gen(function* () {
   }
 
   // Runs for every lookup: one async step, no Deferred or extra fiber per caller.
-  const findById = (id: UserId): Effect.Effect<Option.Option<User>, DependencyUnavailable> =>
+  const findById = (id: UserId): Effect.Effect<Option.Option<User>, StorageError> =>
     Effect.withFiberRuntime((fiber) => {
       let batch = inFlight.get(id)
       if (batch !== undefined) {
@@ -160,7 +160,7 @@ export const makeUserLoader = Effect.gen(function* () {
       const waiting = joined.waiting.get(id)
       if (waiting === undefined) return Effect.dieMessage("UserLoader: lost track of a pending id")
       joined.waiters += 1
-      return Effect.async<Option.Option<User>, DependencyUnavailable>((resume) => {
+      return Effect.async<Option.Option<User>, StorageError>((resume) => {
         // A caller that goes away (interrupted: client gone, deadline passed) ends its fiber: the observer sees it
         // and leaves the batch. An observer on the caller's fiber costs far less than an interruption handler
         // here, and it is removed when the answer comes, so a long-lived fiber does not collect them.

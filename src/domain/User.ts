@@ -10,7 +10,26 @@ export const UserId = Schema.BigIntFromSelf.pipe(
 )
 export type UserId = typeof UserId.Type
 
+/**
+ * Characters no text field accepts: Unicode category Cc (NUL, ESC, DEL and the other C0/C1 controls: Postgres
+ * refuses NUL outright, the rest corrupt terminals and logs) and the bidirectional embeddings, overrides and
+ * isolates (U+202A–U+202E, U+2066–U+2069) that make text display in another order than it is stored.
+ */
+const UNSAFE_CHARACTER = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u
+
+const codePoint = (char: string): string =>
+  `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`
+
+/** Text a person can read as stored: no control or bidi-override characters (see UNSAFE_CHARACTER). */
+export const SafeText = Schema.String.pipe(
+  Schema.filter((s) => {
+    const found = UNSAFE_CHARACTER.exec(s)
+    return found === null || `must not contain control or bidirectional-override characters (${codePoint(found[0])})`
+  })
+)
+
 export const UserName = Schema.Trim.pipe(
+  Schema.compose(SafeText),
   Schema.filter((s) => s.length >= 1 || "must not be empty"),
   Schema.filter((s) => s.length <= 25 || "must be at most 25 characters")
 )
@@ -19,6 +38,7 @@ export const UserName = Schema.Trim.pipe(
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/
 
 export const Email = Schema.Trim.pipe(
+  Schema.compose(SafeText),
   Schema.filter((s) => s.length <= 255 || "must be at most 255 characters"),
   Schema.filter((s) => EMAIL.test(s) || "must be a valid email address")
 )

@@ -26,6 +26,18 @@ export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
   }
 }
 
+/**
+ * The request is valid but the stored data refuses it: a constraint other than the unique email (a foreign key,
+ * a check). Retrying the same request will not help until the state changes.
+ */
+export class FailedPrecondition extends Schema.TaggedError<FailedPrecondition>()("FailedPrecondition", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `failed precondition: ${this.reason}`
+  }
+}
+
 /** The request's time budget (the client's deadline) ran out. */
 export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("DeadlineExceeded", {
   timeoutMs: Schema.Number
@@ -81,8 +93,12 @@ export type AppError =
   | InvalidArgument
   | UserNotFound
   | EmailTaken
+  | FailedPrecondition
   | DeadlineExceeded
   | DependencyUnavailable
   | RateLimited
   | Unauthenticated
   | PermissionDenied
+
+/** How storage refuses a call: the store is unavailable, or it refused what the caller sent. */
+export type StorageError = DependencyUnavailable | InvalidArgument | FailedPrecondition

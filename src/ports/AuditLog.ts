@@ -1,5 +1,5 @@
 import { Context, type Effect, Schema } from "effect"
-import type { DependencyUnavailable } from "../domain/errors.js"
+import type { StorageError } from "../domain/errors.js"
 import { UserId } from "../domain/User.js"
 
 // The worked example of docs/extending.md: an audit log of user changes, added with Layers only.
@@ -18,8 +18,8 @@ export class AuditEntry extends Schema.Class<AuditEntry>("AuditEntry")({
 export class AuditLog extends Context.Tag("effect-microservice/AuditLog")<
   AuditLog,
   {
-    readonly record: (userId: UserId, action: AuditAction) => Effect.Effect<void, DependencyUnavailable>
+    readonly record: (userId: UserId, action: AuditAction) => Effect.Effect<void, StorageError>
     /** The user's latest `limit` entries, newest first (entries recorded together keep their order). */
-    readonly forUser: (userId: UserId, limit: number) => Effect.Effect<ReadonlyArray<AuditEntry>, DependencyUnavailable>
+    readonly forUser: (userId: UserId, limit: number) => Effect.Effect<ReadonlyArray<AuditEntry>, StorageError>
   }
 >() {}

@@ -27,6 +27,34 @@ describe("validateField", () => {
     })
   )
 
+  it.effect("names and emails refuse control and bidi-override characters, naming the field and the character", () =>
+    Effect.gen(function* () {
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        ["Al\u0000ice", "U+0000"],
+        ["Al\u001bice", "U+001B"],
+        ["Al\u007fice", "U+007F"],
+        ["Al\u0085ice", "U+0085"],
+        ["Al\nice", "U+000A"],
+        ["Al\u202Eice", "U+202E"],
+        ["Al\u2066ice", "U+2066"],
+        ["Al\u2069ice", "U+2069"]
+      ]
+      for (const [text, char] of cases) {
+        assert.strictEqual(
+          yield* invalid(validateField(UserName, "name")(text)),
+          `name: must not contain control or bidirectional-override characters (${char})`
+        )
+        assert.strictEqual(
+          yield* invalid(validateField(Email, "email")(`a${text}@example.com`)),
+          `email: must not contain control or bidirectional-override characters (${char})`
+        )
+      }
+      // Letters of any script, and whitespace trimmed from the ends, are fine.
+      assert.strictEqual(yield* validateField(UserName, "name")(" Zoë 李 "), "Zoë 李")
+      assert.strictEqual(yield* validateField(Email, "email")("\tzoe@example.com\n"), "zoe@example.com")
+    })
+  )
+
   it.effect("trims names and bounds them to 1..25 characters", () =>
     Effect.gen(function* () {
       assert.strictEqual(yield* validateField(UserName, "name")("  Ada  "), "Ada")

@@ -8,6 +8,7 @@ export interface CacheMetrics {
   readonly hits: Metric.Metric.Counter<number>
   readonly misses: Metric.Metric.Counter<number>
   readonly errors: Metric.Metric.Counter<number>
+  readonly bypassed: Metric.Metric.Counter<number>
   readonly corrupt: Metric.Metric.Counter<number>
 }
 
@@ -17,7 +18,8 @@ export const cacheMetrics = (cache: "redis" | "memory"): CacheMetrics => {
   return {
     hits: counter("cache_hits_total", "Cache lookups answered from the cache"),
     misses: counter("cache_misses_total", "Cache lookups that went on to the database"),
-    errors: counter("cache_errors_total", "Cache calls that failed, timed out or were refused by the open breaker"),
+    errors: counter("cache_errors_total", "Cache calls that failed or timed out"),
+    bypassed: counter("cache_bypassed_total", "Cache calls skipped because the circuit breaker is open"),
     corrupt: counter("cache_corrupt_total", "Cached values that did not decode and were deleted")
   }
 }

@@ -19,6 +19,7 @@ export const statusOfError = (error: AppError): EdgeStatus =>
     InvalidArgument: (e) => ({ grpc: GrpcCode.INVALID_ARGUMENT, http: 400, message: e.message }),
     UserNotFound: (e) => ({ grpc: GrpcCode.NOT_FOUND, http: 404, message: e.message }),
     EmailTaken: (e) => ({ grpc: GrpcCode.ALREADY_EXISTS, http: 409, message: e.message }),
+    FailedPrecondition: (e) => ({ grpc: GrpcCode.FAILED_PRECONDITION, http: 400, message: e.message }),
     DeadlineExceeded: (e) => ({ grpc: GrpcCode.DEADLINE_EXCEEDED, http: 504, message: e.message }),
     DependencyUnavailable: (e) => ({ grpc: GrpcCode.UNAVAILABLE, http: 503, message: e.message }),
     RateLimited: (e) => ({ grpc: GrpcCode.RESOURCE_EXHAUSTED, http: 429, message: e.message }),

@@ -52,11 +52,12 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
         failureThreshold: options.breakerThreshold,
         resetAfter: options.breakerResetAfter
       })
-      const failure = (id: UserId, error: ServiceError) =>
+      // A deadline is reported as the budget the call actually had (the request's remaining time when shorter).
+      const failure = (id: UserId, error: ServiceError, budgetMs: number) =>
         error.code === GrpcCode.NOT_FOUND
           ? new UserNotFound({ id })
           : error.code === GrpcCode.DEADLINE_EXCEEDED
-            ? new DeadlineExceeded({ timeoutMs: Duration.toMillis(options.timeout) })
+            ? new DeadlineExceeded({ timeoutMs: budgetMs })
             : new DependencyUnavailable({
                 dependency: "upstream",
                 operation: "sayHello",
@@ -70,7 +71,8 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
           if (Option.isSome(span)) {
             for (const [key, value] of Object.entries(HttpTraceContext.toHeaders(span.value))) metadata.set(key, value)
           }
-          const budgetEnd = Date.now() + Duration.toMillis(options.timeout)
+          const startedAt = Date.now()
+          const budgetEnd = startedAt + Duration.toMillis(options.timeout)
           const requestEnd = yield* FiberRef.get(RequestDeadline)
           const deadline = Math.min(
             budgetEnd,
@@ -83,7 +85,7 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
                 (resume) => {
                   const call = client.sayHello({ userId: id }, metadata, { deadline }, (error, reply) => {
                     if (!error) return resume(Effect.succeed(Either.right(reply)))
-                    const mapped = failure(id, error)
+                    const mapped = failure(id, error, Math.max(0, deadline - startedAt))
                     resume(mapped._tag === "UserNotFound" ? Effect.succeed(Either.left(mapped)) : Effect.fail(mapped))
                   })
                   return Effect.sync(() => call.cancel())

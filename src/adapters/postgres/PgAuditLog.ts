@@ -1,9 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Schema } from "effect"
-import { DependencyUnavailable } from "../../domain/errors.js"
 import { UserId } from "../../domain/User.js"
 import { AuditAction, AuditEntry, AuditLog } from "../../ports/AuditLog.js"
 import { HealthChecks } from "../../ports/HealthChecks.js"
+import { PgGuard, toDomainError } from "./PgGuard.js"
 
 const Row = Schema.Struct({
   user_id: Schema.Union(Schema.BigIntFromSelf, Schema.BigInt).pipe(Schema.compose(UserId)),
@@ -11,9 +11,6 @@ const Row = Schema.Struct({
   at: Schema.Union(Schema.DateFromSelf, Schema.DateFromString)
 })
 const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
-
-const unavailable = (operation: string) => (cause: unknown) =>
-  new DependencyUnavailable({ dependency: "database", operation, cause })
 
 /**
  * AuditLog on Postgres (table `audit_log`, migration 0002). Registers a non-critical health check: the service
@@ -23,6 +20,7 @@ export const PgAuditLogLive = Layer.scoped(
   AuditLog,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const guard = yield* PgGuard
     yield* (yield* HealthChecks).register({
       name: "audit_log",
       critical: false,
@@ -30,14 +28,20 @@ export const PgAuditLogLive = Layer.scoped(
     })
     return AuditLog.of({
       record: Effect.fn("AuditLog.record")(function* (userId, action) {
-        yield* sql`INSERT INTO audit_log (user_id, action) VALUES (${String(userId)}, ${action})`.pipe(
-          Effect.mapError(unavailable("AuditLog.record"))
-        )
+        yield* guard
+          .run("AuditLog.record", sql`INSERT INTO audit_log (user_id, action) VALUES (${String(userId)}, ${action})`)
+          .pipe(Effect.mapError(toDomainError))
       }),
       forUser: Effect.fn("AuditLog.forUser")(function* (userId, limit) {
-        const rows = yield* sql`
-          SELECT user_id, action, at FROM audit_log WHERE user_id = ${String(userId)}
-          ORDER BY id DESC LIMIT ${limit}`.pipe(Effect.mapError(unavailable("AuditLog.forUser")))
+        const rows = yield* guard
+          .run(
+            "AuditLog.forUser",
+            sql`
+              SELECT user_id, action, at FROM audit_log WHERE user_id = ${String(userId)}
+              ORDER BY id DESC LIMIT ${limit}`,
+            { read: true }
+          )
+          .pipe(Effect.mapError(toDomainError))
         // Rows that do not decode mean the schema and the code disagree: a defect, not a client error.
         const decoded = yield* Effect.orDie(decodeRows(rows))
         return decoded.map((row) => new AuditEntry({ userId: row.user_id, action: row.action, at: row.at }))

@@ -6,7 +6,7 @@ import { User, type UserId } from "../../domain/User.js"
 import { HealthChecks } from "../../ports/HealthChecks.js"
 import { CacheLease, type CacheLookup, UserCache } from "../../ports/UserCache.js"
 import { cacheMetrics } from "../cache/CacheMetrics.js"
-import { makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
+import { BreakerOpen, makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
 
 export interface RedisUserCacheOptions {
   readonly host: string
@@ -105,12 +105,16 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
       )
       const log = Runtime.runFork(yield* Effect.runtime<never>())
       let connected = false
+      // ioredis refuses commands while disconnected with "Stream isn't writeable": keep why it is disconnected.
+      let lastError: Error | undefined
       redis.on("ready", () => {
         connected = true
+        lastError = undefined
         log(Effect.logInfo("Redis connected").pipe(Effect.annotateLogs({ address: `${options.host}:${options.port}` })))
       })
       // ioredis emits an error per failed attempt; log the loss of the connection once.
       redis.on("error", (error: Error) => {
+        lastError = error
         if (!connected) return
         connected = false
         log(
@@ -137,10 +141,19 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
         )
       }
 
+      const whyNot = (error: unknown): Error =>
+        redis.status !== "ready" && lastError !== undefined
+          ? new Error(`not connected (${redis.status})`, { cause: lastError })
+          : error instanceof Error
+            ? error
+            : new Error(String(error))
       const breaker = yield* makeCircuitBreaker({
         name: "Redis",
         failureThreshold: options.breakerThreshold,
-        resetAfter: options.breakerResetAfter
+        resetAfter: options.breakerResetAfter,
+        // While open, Redis is pinged every reset interval: the cache comes back without waiting for a reader.
+        probe: Effect.tryPromise({ try: () => redis.ping(), catch: whyNot }),
+        probeTimeout: Duration.millis(budgetMs)
       })
       // ioredis's commandTimeout bounds each command; the Effect timeout also bounds what it does not (a pipeline,
       // a script). Reads (the hot path) rely on commandTimeout alone: no second fiber per read.
@@ -154,7 +167,10 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
               : Effect.tryPromise(run)
           )
           .pipe(
-            Effect.tapError(() => Metric.increment(metrics.errors)),
+            // A call the open breaker skipped never reached Redis: counted apart from the failures.
+            Effect.tapError((error) =>
+              Metric.increment(error instanceof BreakerOpen ? metrics.bypassed : metrics.errors)
+            ),
             Effect.mapError((cause) => new DependencyUnavailable({ dependency: "cache", operation, cause }))
           )
 
@@ -204,7 +220,7 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
       yield* healthChecks.register({
         name: "cache",
         critical: false,
-        check: Effect.tryPromise(() => redis.ping()).pipe(Effect.asVoid)
+        check: Effect.tryPromise({ try: () => redis.ping(), catch: whyNot }).pipe(Effect.asVoid)
       })
 
       return UserCache.of({
