@@ -127,7 +127,16 @@ export const AppConfig = Config.all({
     reflection: Config.boolean("GRPC_REFLECTION").pipe(Config.withDefault(true)),
     shutdownTimeout: duration("GRPC_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
     requestTimeout: duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
-    maxInFlight: intInRange("MAX_IN_FLIGHT", 1, 1_000_000).pipe(Config.withDefault(256)),
+    maxInFlight: parsed(
+      "MAX_IN_FLIGHT",
+      (text): Option.Option<number | "auto"> =>
+        text === "auto"
+          ? Option.some("auto")
+          : /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 1_000_000
+            ? Option.some(Number(text))
+            : Option.none(),
+      'an integer from 1 to 1000000, or "auto" (a limit that adapts to latency)'
+    ).pipe(Config.withDefault<number | "auto">(256)),
     rateLimitRps: intInRange("RATE_LIMIT_RPS", 0, 1_000_000).pipe(Config.withDefault(0)),
     rateLimitBurst: intInRange("RATE_LIMIT_BURST", 1, 1_000_000).pipe(Config.withDefault(20)),
     tls: tlsFiles({ cert: "GRPC_TLS_CERT_FILE", key: "GRPC_TLS_KEY_FILE", ca: "GRPC_TLS_CLIENT_CA_FILE" }, true)

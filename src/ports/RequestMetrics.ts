@@ -7,12 +7,18 @@ export class RequestMetrics extends Context.Tag("effect-microservice/RequestMetr
     /** A gRPC call started (`method` is the full name, `/hello_world.Greeter/SayHello`); returns its end. */
     readonly rpcStarted: (method: string) => (status: string) => void
     readonly httpCompleted: (method: string, route: string, status: number, seconds: number) => void
+    /**
+     * A front door's admission limit (calls in flight it admits; adaptive with MAX_IN_FLIGHT=auto), read at each
+     * scrape as `admission_limit{door}`. Registering a door again replaces its reader.
+     */
+    readonly admissionLimit?: (door: string, read: () => number) => void
   }
 >() {
   /** Records nothing: for tests and tools that do not serve metrics. */
   static readonly noop = Context.make(RequestMetrics, {
     rpcStarted: () => () => {},
-    httpCompleted: () => {}
+    httpCompleted: () => {},
+    admissionLimit: () => {}
   })
 }
 

@@ -196,7 +196,7 @@ layer(Service, { timeout: "60 seconds", excludeTestServices: true })("gRPC end t
         return yield* sql.withTransaction(
           Effect.gen(function* () {
             yield* sql`LOCK TABLE users IN ACCESS EXCLUSIVE MODE`
-            const call = yield* Effect.fork(unary<GetUserResponse>((cb) => users.getUser({ id }, ...within(3000), cb)))
+            const call = yield* Effect.fork(unary<GetUserResponse>((cb) => users.getUser({ id }, ...within(1500), cb)))
             yield* pollUntil(blockedReads, (rows) => rows.length === 1, "5 seconds")
             const code = yield* end(call)
             const started = Date.now()

@@ -1,7 +1,8 @@
 import { Duration, Effect, Option } from "effect"
 import { DeadlineExceeded, type PermissionDenied, RateLimited, type Unauthenticated } from "../../domain/errors.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
-import { type AdmissionOptions, makeAdmission } from "../grpc/Admission.js"
+import { RequestMetrics } from "../../ports/RequestMetrics.js"
+import { type AdmissionOptions, type AdmissionReport, makeAdmission } from "../grpc/Admission.js"
 import { type AuthOptions, makeAuthenticator } from "../grpc/Auth.js"
 
 /** The policy the HTTP front doors (REST and @effect/rpc) apply to every call: the same settings as gRPC's. */
@@ -37,10 +38,28 @@ export const makeEdgeGuard = (options: EdgeOptions) => {
   const admission = makeAdmission(options.admission)
   const authenticate = Option.getOrUndefined(Option.map(options.auth, makeAuthenticator))
   const timeoutMs = Duration.toMillis(options.requestTimeout)
-  return <A, E, R>(call: EdgeCall, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EdgeError, R> =>
+  // The limit is exported as admission_limit{door="http"}, registered with the metrics on the first call (the
+  // guard is made before the metrics are at hand).
+  let registered = false
+  const register = Effect.map(Effect.serviceOption(RequestMetrics), (metrics) => {
+    registered = true
+    if (Option.isSome(metrics)) metrics.value.admissionLimit?.("http", admission.limit)
+  })
+  // The admission's summary (calls shed, limit changes): one line at most every 10 s instead of one per call.
+  const reportLine = (report: AdmissionReport) => {
+    const fields = { door: "http", shed: report.shed, limit: report.limit, previous_limit: report.previousLimit }
+    return report.shed > 0
+      ? Effect.annotateLogs(Effect.logWarning("calls shed: over the admission limit"), fields)
+      : Effect.annotateLogs(Effect.logDebug("admission limit changed"), fields)
+  }
+  const guarded = <A, E, R>(call: EdgeCall, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EdgeError, R> =>
     Effect.suspend((): Effect.Effect<A, E | EdgeError, R> => {
       const admitted = admission.enter(call.caller)
-      if (!admitted.ok) return Effect.fail(new RateLimited({ reason: admitted.reason }))
+      if (!admitted.ok) {
+        const refused = Effect.fail(new RateLimited({ reason: admitted.reason }))
+        const report = admission.report()
+        return report === undefined ? refused : Effect.zipRight(reportLine(report), refused)
+      }
       const authenticated =
         authenticate === undefined
           ? effect
@@ -56,8 +75,16 @@ export const makeEdgeGuard = (options: EdgeOptions) => {
       return authenticated.pipe(
         Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new DeadlineExceeded({ timeoutMs }) }),
         Effect.locally(RequestDeadline, Option.some(Date.now() + timeoutMs)),
-        Effect.ensuring(Effect.sync(admitted.leave))
+        Effect.ensuring(
+          Effect.suspend(() => {
+            admitted.leave()
+            const report = admission.report()
+            return report === undefined ? Effect.void : reportLine(report)
+          })
+        )
       )
     })
+  return <A, E, R>(call: EdgeCall, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EdgeError, R> =>
+    registered ? guarded(call, effect) : Effect.zipRight(register, guarded(call, effect))
 }
 export type EdgeGuard = ReturnType<typeof makeEdgeGuard>

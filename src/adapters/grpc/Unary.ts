@@ -1,25 +1,13 @@
 import { randomUUID } from "node:crypto"
 import { Headers, HttpTraceContext } from "@effect/platform"
 import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-js"
-import {
-  Cause,
-  Context,
-  Effect,
-  Exit,
-  FiberId,
-  FiberRef,
-  FiberRefs,
-  HashMap,
-  LogLevel,
-  Option,
-  Runtime,
-  Tracer
-} from "effect"
-import { type AppError, DeadlineExceeded, InvalidArgument, RateLimited } from "../../domain/errors.js"
+import { Context, Effect, Exit, FiberId, FiberRef, FiberRefs, HashMap, LogLevel, Option, Runtime, Tracer } from "effect"
+import { describeError } from "../../domain/describeError.js"
+import { type AppError, DeadlineExceeded, InvalidArgument } from "../../domain/errors.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { goCodeName, grpcCodeName, type Outcome, outcomeOfCause } from "../edge/ErrorStatus.js"
-import type { Admission } from "./Admission.js"
+import type { Admission, AdmissionReport } from "./Admission.js"
 import type { Authenticator } from "./Auth.js"
 import { MalformedRequest } from "./Tolerant.js"
 
@@ -100,6 +88,16 @@ const callerOf = (call: {
 const DEADLINE_MARGIN_MS = 10
 
 /**
+ * What a client that is gone saw: grpc-js ends a call at its deadline (answering DEADLINE_EXCEEDED) and when the
+ * client resets the stream, which a client also does when its own deadline passes (a moment before the server's
+ * view of it, which starts when the call is read): a reset within the margin of the deadline is that deadline.
+ */
+const goneCode = (deadline: Date | number): GrpcCode => {
+  const left = remainingMs(deadline)
+  return left !== undefined && left <= DEADLINE_MARGIN_MS ? GrpcCode.DEADLINE_EXCEEDED : GrpcCode.CANCELLED
+}
+
+/**
  * The hot path: this runs for every call, so it does the per-call work once and outside the fiber where it can.
  * - One fiber per call, started at once, with its request data (server span as parent, log annotations, deadline)
  *   set when it is forked: one FiberRefs update instead of a `locally` per value.
@@ -133,6 +131,37 @@ export const unaryHandler = <Req, Res>(
   const infoEnabled = LogLevel.greaterThanEqual(LogLevel.Info, minimumLevel)
   const warningEnabled = LogLevel.greaterThanEqual(LogLevel.Warning, minimumLevel)
   const errorEnabled = LogLevel.greaterThanEqual(LogLevel.Error, minimumLevel)
+  const debugEnabled = LogLevel.greaterThanEqual(LogLevel.Debug, minimumLevel)
+  // The limit is read at each scrape (admission_limit{door="grpc"}); every method shares the one admission.
+  metrics.admissionLimit?.("grpc", policy.admission.limit)
+
+  /** The admission's summary (shed calls, limit changes): one line at most every 10 s instead of one per call. */
+  const logReport = (report: AdmissionReport) => {
+    const fields = { door: "grpc", shed: report.shed, limit: report.limit, previous_limit: report.previousLimit }
+    if (report.shed > 0 && warningEnabled)
+      Runtime.runFork(runtime, Effect.annotateLogs(Effect.logWarning("calls shed: over the admission limit"), fields))
+    else if (report.limit !== report.previousLimit && debugEnabled)
+      Runtime.runFork(runtime, Effect.annotateLogs(Effect.logDebug("admission limit changed"), fields))
+  }
+
+  /**
+   * A refused call: answered at once, before any request id, span, fiber or log line, and counted with the code
+   * the client gets (a caller already gone gets nothing: it is counted as what it saw).
+   */
+  const refuse = (
+    call: Parameters<handleUnaryCall<Req, Res>>[0],
+    callback: Parameters<handleUnaryCall<Req, Res>>[1],
+    reason: string
+  ) => {
+    const recorded = metrics.rpcStarted(path)
+    if (call.cancelled) recorded(goCodeName(goneCode(call.getDeadline())))
+    else {
+      recorded("ResourceExhausted")
+      callback({ code: GrpcCode.RESOURCE_EXHAUSTED, details: reason })
+    }
+    const report = policy.admission.report()
+    if (report !== undefined) logReport(report)
+  }
 
   /** The line for a call that did not succeed, or undefined when its level is off. */
   const failureLog = (exit: Exit.Failure<unknown, AppError>, outcome: Outcome, fields: Record<string, unknown>) => {
@@ -151,15 +180,25 @@ export const unaryHandler = <Req, Res>(
         const serverSide = grpc === GrpcCode.UNAVAILABLE || grpc === GrpcCode.DEADLINE_EXCEEDED
         if (!(serverSide ? warningEnabled : infoEnabled)) return undefined
         const level = serverSide ? Effect.logWarning : Effect.logInfo
-        return level("gRPC request failed", ...(serverSide ? [Cause.fail(outcome.error)] : [])).pipe(
-          Effect.annotateLogs({ code, ...fields, error: outcome.status.message })
+        // The error and its causes in one line (a dependency's own message included, credentials stripped), never
+        // stack traces: an outage fails many calls, and rendering a stack per call would cost more than the call.
+        return level("gRPC request failed").pipe(
+          Effect.annotateLogs({
+            code,
+            ...fields,
+            error: serverSide ? describeError(outcome.error) : outcome.status.message
+          })
         )
       }
     }
   }
 
   return (call, callback) => {
+    // Admission first: a refused call costs as little as possible (see `refuse`).
+    const admitted = policy.admission.enter(() => callerOf(call))
+    if (!admitted.ok) return refuse(call, callback, admitted.reason)
     const started = performance.now()
+    const startedAt = Date.now()
     const recorded = metrics.rpcStarted(path)
     let finished = false
     let timedOut = false
@@ -170,9 +209,9 @@ export const unaryHandler = <Req, Res>(
       policy.requestTimeoutMs,
       clientRemaining === undefined ? Number.POSITIVE_INFINITY : Math.max(0, clientRemaining - DEADLINE_MARGIN_MS)
     )
+    const budgetEnd = startedAt + budget
     const caller = callerOf(call)
     let subject: string | undefined
-    const admitted = policy.admission.enter(caller)
 
     // The server span; a caller's W3C traceparent/tracestate continues its trace.
     const span = tracer.span(
@@ -190,9 +229,8 @@ export const unaryHandler = <Req, Res>(
 
     // A message that could not be decoded (see Tolerant.ts) never reaches the use case.
     const request: unknown = call.request
-    const handled: Effect.Effect<Res, AppError> = !admitted.ok
-      ? Effect.fail(new RateLimited({ reason: admitted.reason }))
-      : request instanceof MalformedRequest
+    const handled: Effect.Effect<Res, AppError> =
+      request instanceof MalformedRequest
         ? Effect.fail(new InvalidArgument({ field: "request", reason: "malformed request message" }))
         : authenticated(policy, call.metadata, handle(call.request), (verified) => {
             subject = verified
@@ -219,17 +257,28 @@ export const unaryHandler = <Req, Res>(
     // Runs a log line as the call would: in its span, with its annotations (for lines written after it ended).
     const logAfter = (log: Effect.Effect<void>) => Runtime.runFork(runtime, log, { updateRefs: refs })
 
-    // Answer, record, log, then end the span: synchronously, when the fiber is done.
+    // Answer, record, log, then end the span: synchronously, when the fiber is done. What is answered and recorded
+    // is what the client gets: a call grpc-js already ended (the client cancelled it, or its deadline passed and
+    // grpc-js answered DEADLINE_EXCEEDED) is CANCELLED or DEADLINE_EXCEEDED whatever the use case returned, and an
+    // answer ready only after the call's budget is DEADLINE_EXCEEDED (the client gives up at its deadline).
     const respond = (result: Exit.Exit<Res, AppError>) => {
       finished = true
       if (timer !== undefined) clearTimeout(timer)
-      if (admitted.ok) admitted.leave()
-      const exit: Exit.Exit<Res, AppError> =
-        timedOut && Exit.isInterrupted(result) ? Exit.fail(new DeadlineExceeded({ timeoutMs: budget })) : result
-      // The request id goes back in the response headers (sent with the answer, in the same write).
-      const responseMetadata = new Metadata()
-      responseMetadata.set("x-request-id", requestId)
-      call.sendMetadata(responseMetadata)
+      admitted.leave()
+      const gone = call.cancelled
+      const exit: Exit.Exit<Res, AppError> = gone
+        ? goneCode(call.getDeadline()) === GrpcCode.DEADLINE_EXCEEDED
+          ? Exit.fail(new DeadlineExceeded({ timeoutMs: budget }))
+          : Exit.interrupt(FiberId.none)
+        : timedOut || Date.now() >= budgetEnd
+          ? Exit.fail(new DeadlineExceeded({ timeoutMs: budget }))
+          : result
+      if (!gone) {
+        // The request id goes back in the response headers (sent with the answer, in the same write).
+        const responseMetadata = new Metadata()
+        responseMetadata.set("x-request-id", requestId)
+        call.sendMetadata(responseMetadata)
+      }
       let code: GrpcCode = GrpcCode.OK
       if (Exit.isSuccess(exit)) {
         recorded("OK")
@@ -238,12 +287,19 @@ export const unaryHandler = <Req, Res>(
         const outcome = outcomeOfCause(exit.cause)
         code = outcome.status.grpc
         recorded(goCodeName(code))
-        callback({ code, details: outcome.status.message })
+        // A deadline states the time this call had (an upstream's DEADLINE_EXCEEDED names its own setting).
+        const details =
+          code === GrpcCode.DEADLINE_EXCEEDED
+            ? `deadline exceeded after ${Math.min(budget, Math.round(performance.now() - started))} ms`
+            : outcome.status.message
+        if (!gone) callback({ code, details })
         const log = failureLog(exit, outcome, fields())
         if (log !== undefined) logAfter(log)
       }
       span.attribute("rpc.grpc.status_code", code)
       span.end(clock.unsafeCurrentTimeNanos(), exit)
+      const report = policy.admission.report()
+      if (report !== undefined) logReport(report)
     }
 
     // The completion line of a call that succeeded is written by its fiber, when that level is on. It is the

@@ -15,7 +15,7 @@ export interface PrometheusOptions {
  * Prometheus metrics in a private registry (nothing global, so tests and several instances do not collide):
  * the Go service's series unchanged, so its Grafana dashboard works as it is:
  *   grpc_requests_total{method,status}, grpc_request_duration_seconds{method} (buckets 0.005 … 10),
- * plus RPCs in flight, HTTP requests, event-loop lag, build info, and every Effect metric (cache, loader, SQL,
+ * plus RPCs in flight, HTTP requests, the admission limit of each front door (admission_limit{door}), event-loop lag, build info, and every Effect metric (cache, loader, SQL,
  * pool). `status` is the Go code name (OK, NotFound, InvalidArgument, ...).
  */
 export const PrometheusLive = (options: PrometheusOptions) => {
@@ -60,6 +60,16 @@ export const PrometheusLive = (options: PrometheusOptions) => {
     collect() {
       this.set(Number.isFinite(lag.percentile(99)) ? lag.percentile(99) / 1e9 : 0)
       lag.reset()
+    }
+  })
+  const admissionLimits = new Map<string, () => number>()
+  new client.Gauge({
+    name: "admission_limit",
+    help: "Calls in flight a front door admits (MAX_IN_FLIGHT; adaptive with MAX_IN_FLIGHT=auto)",
+    labelNames: ["door"] as const,
+    registers: [registry],
+    collect() {
+      for (const [door, read] of admissionLimits) this.set({ door }, read())
     }
   })
   new client.Gauge({
@@ -118,6 +128,9 @@ export const PrometheusLive = (options: PrometheusOptions) => {
     httpCompleted: (method, route, status, seconds) => {
       httpRequests.inc({ method, route, status: String(status) })
       httpDuration.observe({ method, route }, seconds)
+    },
+    admissionLimit: (door, read) => {
+      admissionLimits.set(door, read)
     }
   })
 

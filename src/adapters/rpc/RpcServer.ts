@@ -3,6 +3,7 @@ import { Effect, Exit, Layer } from "effect"
 import { AuditTrail } from "../../app/Audit.js"
 import { Greeter } from "../../app/Greeter.js"
 import { Users } from "../../app/Users.js"
+import { describeError } from "../../domain/describeError.js"
 import { type AppError, DependencyUnavailable } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
 import type { RequestMetrics } from "../../ports/RequestMetrics.js"
@@ -80,14 +81,17 @@ const EdgeLive = (guard: EdgeGuard, peerHeader: string, metrics: RequestMetrics[
       next
     ).pipe(
       Effect.onExit((exit) => {
-        const code = Exit.isSuccess(exit) ? "OK" : grpcCodeName(outcomeOfCause(exit.cause).status.grpc)
+        const outcome = Exit.isSuccess(exit) ? undefined : outcomeOfCause(exit.cause)
+        const code = outcome === undefined ? "OK" : grpcCodeName(outcome.status.grpc)
         recorded(code)
-        // One line per call, as on gRPC (never the payload: it may hold personal data).
+        // One line per call, as on gRPC (never the payload: it may hold personal data). A failure names its real
+        // cause (a dependency's error included), never a stack.
         return Effect.logInfo(code === "OK" ? "RPC request completed" : "RPC request failed").pipe(
           Effect.annotateLogs({
             code,
             method: `/UsersRpc/${rpc._tag}`,
             duration_ms: Math.round((performance.now() - started) * 100) / 100,
+            ...(outcome?._tag === "Failure" ? { error: describeError(outcome.error) } : {}),
             ...(subject === undefined ? {} : { subject })
           })
         )

@@ -1,0 +1,449 @@
+// npm run bench:overload: the gRPC and HTTP front doors under 8× overload, with a fixed MAX_IN_FLIGHT and with the
+// adaptive limit (MAX_IN_FLIGHT=auto). See docs/performance.md#overload.
+//
+//   npm run bench:overload [-- --duration 5 --callers 64,512 --limits 64,auto --deadline 1000 --connections 4]
+//
+// The compiled service (dist/) runs on real Postgres (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else
+// postgres://postgres@127.0.0.1:5432/postgres; a throwaway database, dropped at the end) and Redis (BENCH_REDIS_URL,
+// else TEST_REDIS_URL, else redis://127.0.0.1:6379; keys under one run prefix, deleted at the end), pinned to core 1.
+// The closed-loop load (bench/overload-load.ts) and a light probe process at a fixed rate (bench/overload-probe.ts)
+// run on core 0. Every run is bounded in time; every process is stopped by its PID.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer as createNetServer } from "node:net"
+import { availableParallelism, loadavg, tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { createInterface } from "node:readline"
+import { parseArgs } from "node:util"
+import { Redis } from "ioredis"
+import pg from "pg"
+
+const ROOT = join(import.meta.dirname, "..")
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string", default: "5" },
+    callers: { type: "string", default: "64,512" },
+    limits: { type: "string", default: "64,auto" },
+    deadline: { type: "string", default: "1000" },
+    connections: { type: "string", default: "4" },
+    "probe-every": { type: "string", default: "50" },
+    "log-level": { type: "string", default: "info" },
+    out: { type: "string", default: join(ROOT, "bench", "results", "overload.json") },
+    strict: { type: "boolean", default: false }
+  }
+})
+const seconds = Number(args.duration)
+const callerLevels = args.callers.split(",").map(Number)
+const limits = args.limits.split(",")
+const deadlineMs = Number(args.deadline)
+const connections = Number(args.connections)
+const probeEveryMs = Number(args["probe-every"])
+if (
+  !(seconds > 0) ||
+  callerLevels.some((n) => !(n >= 1)) ||
+  limits.some((l) => l !== "auto" && !(Number(l) >= 1)) ||
+  !(deadlineMs > 0) ||
+  !(connections >= 1)
+) {
+  console.error("usage: npm run bench:overload -- [--duration S] [--callers 64,512] [--limits 64,auto] [--deadline MS]")
+  process.exit(2)
+}
+const METHOD = "/hello_world.Greeter/SayHello"
+const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`
+const work = mkdtempSync(join(tmpdir(), "bench-overload-"))
+const started: Array<ChildProcess> = []
+const say = (line: string) => console.log(line)
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ")
+
+const has = (command: string, ...rest: Array<string>) => spawnSync(command, rest, { stdio: "ignore" }).status === 0
+const pinned = availableParallelism() >= 2 && has("taskset", "-c", "0", "true")
+const onCore = (core: number, command: string, rest: Array<string>): [string, Array<string>] =>
+  pinned ? ["taskset", ["-c", String(core), command, ...rest]] : [command, rest]
+
+// ---------------------------------------------------------------- Postgres and Redis
+
+const adminUrl =
+  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
+const redisUrl = new URL(process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379")
+const database = `bench_overload_${runId}`
+const databaseUrl = (() => {
+  const url = new URL(adminUrl)
+  url.pathname = `/${database}`
+  return url.toString()
+})()
+const keyPrefix = `bench-overload-${runId}:`
+
+const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 })
+try {
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${database}`)
+} catch (error) {
+  console.error(`Postgres at ${new URL(adminUrl).host} does not answer (${String(error)}): set BENCH_DATABASE_URL`)
+  process.exit(1)
+}
+const redis = new Redis(redisUrl.toString(), { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 5000 })
+try {
+  await redis.connect()
+  await redis.ping()
+} catch (error) {
+  console.error(`Redis at ${redisUrl.host} does not answer (${String(error)}): set BENCH_REDIS_URL`)
+  await cleanUp()
+  process.exit(1)
+}
+
+async function cleanUp() {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  let cursor = "0"
+  do {
+    const [next, keys] = await redis
+      .scan(cursor, "MATCH", `${keyPrefix}*`, "COUNT", 1000)
+      .catch((): [string, Array<string>] => ["0", []])
+    if (keys.length > 0) await redis.del(...keys).catch(() => 0)
+    cursor = next
+  } while (cursor !== "0")
+  redis.disconnect()
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined)
+  await admin.end().catch(() => undefined)
+  rmSync(work, { recursive: true, force: true })
+}
+process.on("SIGINT", () => void cleanUp().then(() => process.exit(130)))
+
+const imageNodeOptions = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1] ?? ""
+
+const run = (command: string, rest: Array<string>, env: Record<string, string> = {}) => {
+  const result = spawnSync(command, rest, { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" })
+  if (result.status !== 0) throw new Error(`${command} ${rest.join(" ")} failed:\n${result.stdout}${result.stderr}`)
+}
+say("building (npm run build) ...")
+run("npm", ["run", "--silent", "build"])
+const serviceDbEnv = { DATABASE_DSN: databaseUrl, LOG_LEVEL: "warning" }
+run(process.execPath, ["dist/src/app/cli/migrate.js"], serviceDbEnv)
+run(process.execPath, ["dist/src/app/cli/seed.js"], serviceDbEnv)
+
+// ---------------------------------------------------------------- processes
+
+const waitFor = <A>(what: string, ms: number, probe: () => A | undefined | Promise<A | undefined>) =>
+  new Promise<A>((resolve, reject) => {
+    const deadline = Date.now() + ms
+    const tick = async () => {
+      const value = await probe()
+      if (value !== undefined) return resolve(value)
+      if (Date.now() > deadline) return reject(new Error(`${what}: nothing within ${ms} ms`))
+      setTimeout(tick, 50)
+    }
+    void tick()
+  })
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = createNetServer()
+    probe.once("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      probe.close(() => resolve(port))
+    })
+  })
+
+interface Service {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly grpcPort: number
+  readonly httpPort: number
+  /** Server-side grpc_requests_total for SayHello, by code name (OK, ResourceExhausted, ...). */
+  readonly counts: () => Promise<Record<string, number>>
+  /** The admission limit gauge (admission_limit{door="grpc"}), if exported. */
+  readonly limit: () => Promise<number | undefined>
+}
+
+const scrape = async (httpPort: number) => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+
+const startService = async (name: string, env: Record<string, string>): Promise<Service> => {
+  const grpcPort = await freePort()
+  const httpPort = await freePort()
+  const [command, rest] = onCore(1, process.execPath, [join(ROOT, "dist", "src", "main.js")])
+  const child = spawn(command, rest, {
+    cwd: mkdtempSync(join(work, "service-")),
+    env: {
+      PATH: process.env.PATH ?? "",
+      GRPC_SERVER_URL: `127.0.0.1:${grpcPort}`,
+      HTTP_SERVER_URL: `127.0.0.1:${httpPort}`,
+      DATABASE_DSN: databaseUrl,
+      REDIS_ADDR: redisUrl.host,
+      ...(redisUrl.password ? { REDIS_PASSWORD: decodeURIComponent(redisUrl.password) } : {}),
+      ...(redisUrl.pathname.length > 1 ? { REDIS_DB: redisUrl.pathname.slice(1) } : {}),
+      REDIS_KEY_PREFIX: `${keyPrefix}${name}:`,
+      LOG_LEVEL: args["log-level"],
+      NODE_OPTIONS: imageNodeOptions,
+      ...env
+    },
+    // The service's log lines are written (to /dev/null), as they would be to a collector's pipe.
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  started.push(child)
+  await waitFor(`${name} ready`, 60_000, () =>
+    child.exitCode !== null
+      ? Promise.reject(new Error(`${name} exited with ${child.exitCode}`))
+      : fetch(`http://127.0.0.1:${httpPort}/readyz`)
+          .then((response) => (response.status === 200 ? true : undefined))
+          .catch(() => undefined)
+  )
+  return {
+    name,
+    child,
+    grpcPort,
+    httpPort,
+    counts: async () => {
+      const counts: Record<string, number> = {}
+      for (const match of (await scrape(httpPort)).matchAll(/^grpc_requests_total\{([^}]*)\} (\S+)$/gm)) {
+        const labels = match[1] ?? ""
+        const status = /status="([^"]*)"/.exec(labels)?.[1]
+        if (labels.includes(`method="${METHOD}"`) && status) counts[status] = Number(match[2])
+      }
+      return counts
+    },
+    limit: async () => {
+      const match = /^admission_limit\{door="grpc"\} (\S+)$/m.exec(await scrape(httpPort))
+      return match?.[1] === undefined ? undefined : Number(match[1])
+    }
+  }
+}
+
+/** Runs a helper script (node --import tsx) on core 0 and resolves with the JSON of its "<TAG> RESULTS" line. */
+const helper = <A>(script: string, options: object, tag: string) =>
+  new Promise<A>((resolve, reject) => {
+    const [command, rest] = onCore(0, process.execPath, ["--import", "tsx", script, JSON.stringify(options)])
+    const child = spawn(command, rest, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] })
+    started.push(child)
+    let result: A | undefined
+    if (child.stdout)
+      createInterface({ input: child.stdout }).on("line", (line) => {
+        if (line.startsWith(`${tag} RESULTS `)) result = JSON.parse(line.slice(tag.length + 9))
+      })
+    // Bounded: the helper stops itself; this is the backstop.
+    const backstop = setTimeout(() => child.kill("SIGKILL"), Number(Reflect.get(options, "ms")) + 60_000)
+    child.on("exit", (code) => {
+      clearTimeout(backstop)
+      if (result === undefined) reject(new Error(`${script} exited with ${code} and no results`))
+      else resolve(result)
+    })
+  })
+
+interface LoadResult {
+  readonly elapsedMs: number
+  readonly withinDeadline: number
+  readonly codes: Record<string, { count: number; p50Ms: number; p99Ms: number }>
+  readonly details: Record<string, Record<string, number>>
+}
+type ProbeResult = Record<string, { count: number; failed: number; p50Ms: number; p99Ms: number; maxMs: number }>
+
+// Client-side names (grpc-js `status` keys) → the Go code names grpc_requests_total uses.
+const GO_NAMES: Record<string, string> = {
+  OK: "OK",
+  CANCELLED: "Canceled",
+  UNKNOWN: "Unknown",
+  INVALID_ARGUMENT: "InvalidArgument",
+  DEADLINE_EXCEEDED: "DeadlineExceeded",
+  NOT_FOUND: "NotFound",
+  ALREADY_EXISTS: "AlreadyExists",
+  PERMISSION_DENIED: "PermissionDenied",
+  RESOURCE_EXHAUSTED: "ResourceExhausted",
+  FAILED_PRECONDITION: "FailedPrecondition",
+  ABORTED: "Aborted",
+  OUT_OF_RANGE: "OutOfRange",
+  UNIMPLEMENTED: "Unimplemented",
+  INTERNAL: "Internal",
+  UNAVAILABLE: "Unavailable",
+  DATA_LOSS: "DataLoss",
+  UNAUTHENTICATED: "Unauthenticated"
+}
+
+interface Row {
+  readonly limit: string
+  readonly callers: number
+  readonly loadAvg: string
+  readonly rps: number
+  readonly goodput: number
+  readonly codes: LoadResult["codes"]
+  readonly details: LoadResult["details"]
+  readonly internal: number
+  readonly probes: ProbeResult
+  readonly server: Record<string, number>
+  readonly client: Record<string, number>
+  readonly countsAgree: boolean
+  readonly finalLimit: number | undefined
+}
+
+const measure = async (service: Service, limit: string, callers: number): Promise<Row> => {
+  const loadAvg = load()
+  const before = await service.counts()
+  const ms = seconds * 1000
+  const [result, probes] = await Promise.all([
+    helper<LoadResult>(
+      "bench/overload-load.ts",
+      { port: service.grpcPort, callers, connections, ms, deadlineMs },
+      "LOAD"
+    ),
+    helper<ProbeResult>(
+      "bench/overload-probe.ts",
+      { grpcPort: service.grpcPort, httpPort: service.httpPort, ms, everyMs: probeEveryMs },
+      "PROBE"
+    )
+  ])
+  const finalLimit = await service.limit()
+  // The server records a call when it answers it; the client may see the answer a moment before: poll, bounded.
+  const client: Record<string, number> = {}
+  for (const [name, { count }] of Object.entries(result.codes)) client[GO_NAMES[name] ?? name] = count
+  let server: Record<string, number> = {}
+  const agree = () =>
+    [...new Set([...Object.keys(client), ...Object.keys(server)])].every(
+      (code) => (client[code] ?? 0) === (server[code] ?? 0)
+    )
+  const until = Date.now() + 3000
+  do {
+    const after = await service.counts()
+    server = {}
+    for (const code of new Set([...Object.keys(before), ...Object.keys(after)])) {
+      const delta = (after[code] ?? 0) - (before[code] ?? 0)
+      if (delta > 0) server[code] = delta
+    }
+    if (agree()) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  } while (Date.now() < until)
+  const total = Object.values(result.codes).reduce((sum, c) => sum + c.count, 0)
+  return {
+    limit,
+    callers,
+    loadAvg,
+    rps: Math.round(total / (result.elapsedMs / 1000)),
+    goodput: Math.round(result.withinDeadline / (result.elapsedMs / 1000)),
+    codes: result.codes,
+    details: result.details,
+    internal: result.codes.INTERNAL?.count ?? 0,
+    probes,
+    server,
+    client,
+    countsAgree: agree(),
+    finalLimit
+  }
+}
+
+// ---------------------------------------------------------------- the run
+
+const rows: Array<Row> = []
+let exitCode = 0
+try {
+  say(`pinned: ${pinned ? "service on core 1, load and probes on core 0" : "no (taskset or a second core missing)"}`)
+  for (const limit of limits) {
+    const service = await startService(`limit-${limit}`, { MAX_IN_FLIGHT: limit })
+    say(`MAX_IN_FLIGHT=${limit}: warming up (3 s at 64 callers) ...`)
+    await helper(
+      "bench/overload-load.ts",
+      { port: service.grpcPort, callers: 64, connections, ms: 3000, deadlineMs },
+      "LOAD"
+    )
+    for (const callers of callerLevels) {
+      const row = await measure(service, limit, callers)
+      rows.push(row)
+      const shed = row.codes.RESOURCE_EXHAUSTED
+      say(
+        `MAX_IN_FLIGHT=${limit.padEnd(4)} ${String(callers).padStart(4)} callers  ${row.rps} calls/s  goodput ${row.goodput}/s  shed ${shed?.count ?? 0} (p50 ${shed?.p50Ms ?? "-"} p99 ${shed?.p99Ms ?? "-"} ms)  INTERNAL ${row.internal}  livez p99 ${row.probes.livez?.p99Ms} ms  counts agree ${row.countsAgree}  load ${row.loadAvg}`
+      )
+      for (const [code, byDetail] of Object.entries(row.details)) say(`    ${code}: ${JSON.stringify(byDetail)}`)
+    }
+    service.child.kill("SIGTERM")
+    await waitFor(`${service.name} exit`, 20_000, () =>
+      service.child.exitCode !== null || service.child.signalCode !== null ? true : undefined
+    ).catch(() => service.child.kill("SIGKILL"))
+  }
+} catch (error) {
+  console.error(String(error))
+  exitCode = 1
+} finally {
+  await cleanUp()
+}
+
+// ---------------------------------------------------------------- report
+
+const at = (limit: string, callers: number) => rows.find((r) => r.limit === limit && r.callers === callers)
+say(
+  `\n### Overload: SayHello (cache hits), ${seconds} s per row, deadline ${deadlineMs} ms, ${connections} connections\n`
+)
+say(
+  "| MAX_IN_FLIGHT | callers | load avg | calls/s | goodput/s | OK p50/p99 ms | shed | shed p50/p99 ms | DEADLINE_EXCEEDED | INTERNAL | /livez p99 | /readyz p99 | /metrics p99 | health p99 | limit at end | server = client |"
+)
+say("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for (const r of rows) {
+  const ok = r.codes.OK
+  const shed = r.codes.RESOURCE_EXHAUSTED
+  say(
+    `| ${r.limit} | ${r.callers} | ${r.loadAvg} | ${r.rps} | ${r.goodput} | ${ok ? `${ok.p50Ms} / ${ok.p99Ms}` : "-"} | ${shed?.count ?? 0} | ${shed ? `${shed.p50Ms} / ${shed.p99Ms}` : "-"} | ${r.codes.DEADLINE_EXCEEDED?.count ?? 0} | ${r.internal} | ${r.probes.livez?.p99Ms} | ${r.probes.readyz?.p99Ms} | ${r.probes.metrics?.p99Ms} | ${r.probes.grpcHealth?.p99Ms} | ${r.finalLimit ?? "-"} | ${r.countsAgree ? "yes" : `NO: server ${JSON.stringify(r.server)} client ${JSON.stringify(r.client)}`} |`
+  )
+}
+
+const targets: Array<{ target: string; value: string; met: boolean }> = []
+const overloaded = Math.max(...callerLevels)
+const base = Math.min(...callerLevels)
+for (const limit of limits) {
+  const over = at(limit, overloaded)
+  const normal = at(limit, base)
+  if (over === undefined) continue
+  const add = (target: string, value: string, met: boolean) =>
+    targets.push({ target: `MAX_IN_FLIGHT=${limit}, ${overloaded} callers: ${target}`, value, met })
+  for (const probe of ["livez", "readyz", "metrics", "grpcHealth"]) {
+    const p = over.probes[probe]
+    add(
+      `${probe} p99 ≤ 100 ms, none failed`,
+      `${p?.p99Ms} ms, ${p?.failed} failed`,
+      p !== undefined && p.p99Ms <= 100 && p.failed === 0
+    )
+  }
+  const shed = over.codes.RESOURCE_EXHAUSTED
+  add("RESOURCE_EXHAUSTED p99 ≤ 20 ms", shed ? `${shed.p99Ms} ms` : "none shed", shed !== undefined && shed.p99Ms <= 20)
+  add("zero INTERNAL", String(over.internal), over.internal === 0)
+  if (normal !== undefined) {
+    const share = normal.goodput === 0 ? 0 : Math.round((over.goodput / normal.goodput) * 100)
+    add(`goodput ≥ 80 % of goodput at ${base} callers`, `${share} % (${over.goodput} / ${normal.goodput})`, share >= 80)
+  }
+}
+targets.push({
+  target: "server-side grpc_requests_total per code = client-side counts, every row",
+  value: rows.every((r) => r.countsAgree) ? "equal" : "differ",
+  met: rows.every((r) => r.countsAgree)
+})
+const fixed64 = at("64", base)
+if (fixed64 !== undefined)
+  for (const limit of limits.filter((l) => l !== "64")) {
+    const over = at(limit, overloaded)
+    if (over === undefined) continue
+    const share = fixed64.goodput === 0 ? 0 : Math.round((over.goodput / fixed64.goodput) * 100)
+    targets.push({
+      target: `MAX_IN_FLIGHT=${limit}, ${overloaded} callers: goodput ≥ 80 % of MAX_IN_FLIGHT=64 at ${base} callers`,
+      value: `${share} %`,
+      met: share >= 80
+    })
+  }
+say("\n### Targets\n")
+for (const t of targets) say(`- ${t.met ? "met" : "NOT met"}: ${t.target}: ${t.value}`)
+if (args.strict && targets.some((t) => !t.met)) exitCode = 1
+
+mkdirSync(dirname(args.out), { recursive: true })
+writeFileSync(
+  args.out,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      machine: { cores: availableParallelism(), pinned, node: process.version },
+      settings: { seconds, callerLevels, limits, deadlineMs, connections, probeEveryMs, logLevel: args["log-level"] },
+      rows,
+      targets
+    },
+    null,
+    2
+  )}\n`
+)
+say(`\nresults: ${args.out}`)
+process.exit(exitCode)
