@@ -19,6 +19,7 @@ import { DatabaseLive } from "./Database.js"
 import { Greeter } from "./Greeter.js"
 import { HealthChecksLive } from "./Health.js"
 import { Lifecycle, LifecycleLive } from "./Lifecycle.js"
+import { untilCutShort } from "./Signals.js"
 import { UseCasesReady } from "./UseCasesReady.js"
 import { Users } from "./Users.js"
 import { VERSION } from "./Version.js"
@@ -185,7 +186,8 @@ const ShutdownGateLive = (delay: Duration.Duration) =>
           Effect.zipRight(
             Effect.logInfo("Not ready: draining").pipe(Effect.annotateLogs({ delay_ms: Duration.toMillis(delay) }))
           ),
-          Effect.zipRight(Effect.sleep(delay))
+          // A second signal cuts the delay short too (see Signals.ts).
+          Effect.zipRight(untilCutShort(Effect.sleep(delay)))
         )
       )
     )

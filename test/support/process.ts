@@ -93,5 +93,9 @@ export const startLoadClient = (options: {
   readonly deadlineMs: number
 }) => startService({ ARGS: JSON.stringify(options) }, fileURLToPath(new URL("./loadClient.ts", import.meta.url)))
 
+/** The messages of every log line so far, in order. */
+export const messagesOf = (service: ServiceProcess): ReadonlyArray<string> =>
+  service.logs.map((line) => String(line.message))
+
 /** The port in a "gRPC server listening" line's address ("127.0.0.1:43121"). */
 export const portOf = (line: Record<string, unknown>): number => Number(String(line.address).split(":").at(-1))

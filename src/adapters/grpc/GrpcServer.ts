@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs"
 import { Server, ServerCredentials } from "@grpc/grpc-js"
-import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { Context, Data, Duration, Effect, Fiber, FiberId, Layer, Option, Supervisor } from "effect"
 import { Lifecycle } from "../../app/Lifecycle.js"
+import { DrainCutShort } from "../../app/Signals.js"
 import { type AdmissionOptions, makeAdmission } from "./Admission.js"
 import { type AuthOptions, makeAuthenticator } from "./Auth.js"
 import { HealthService } from "./generated/grpc/health/v1/health.js"
@@ -82,27 +83,56 @@ const bind = (server: Server, host: string, port: number, credentials: ServerCre
     )
   })
 
-// tryShutdown lets in-flight calls finish but has no timeout of its own and can hang: bound it, then force.
-const shutdown = (server: Server, timeout: Duration.Duration) =>
-  Effect.async<void>((resume) => server.tryShutdown(() => resume(Effect.void))).pipe(
-    // Finalizers run uninterruptibly: without this the timeout could not interrupt the wait, only outlast it.
-    Effect.interruptible,
-    Effect.timeoutTo({
-      duration: timeout,
-      onSuccess: () => Effect.logInfo("gRPC server stopped"),
-      onTimeout: () =>
-        Effect.sync(() => server.forceShutdown()).pipe(
-          Effect.zipRight(Effect.logWarning("gRPC calls still running at the shutdown timeout were cut"))
-        )
-    }),
-    Effect.flatten
-  )
+/**
+ * tryShutdown lets in-flight calls finish but has no timeout of its own and can hang: it is bounded by
+ * GRPC_SHUTDOWN_TIMEOUT, and ended at once by a second stop signal (DrainCutShort); then the server is forced.
+ * forceShutdown alone does not release a call in flight: with channelz off it does not even destroy the
+ * connections (grpc-js tracks them for forceShutdown only when channelz is on), and the call's fiber keeps
+ * waiting (on Postgres, say) until the process exits. So every call still running is interrupted as well, and
+ * answered at once (CANCELLED) by its handler; its SQL query is cancelled, and the database closes without it.
+ */
+const shutdown = (
+  server: Server,
+  timeout: Duration.Duration,
+  calls: Supervisor.Supervisor<Array<Fiber.RuntimeFiber<unknown, unknown>>>,
+  cutShort: Effect.Effect<void>
+) =>
+  Effect.gen(function* () {
+    yield* Effect.logInfo("Draining gRPC calls").pipe(Effect.annotateLogs({ timeout_ms: Duration.toMillis(timeout) }))
+    // Finalizers run uninterruptibly: each side of the race is made interruptible, or the loser could not be
+    // stopped, only outlasted.
+    const ended = yield* Effect.raceAll([
+      Effect.async<"drained">((resume) => server.tryShutdown(() => resume(Effect.succeed("drained")))).pipe(
+        Effect.interruptible
+      ),
+      Effect.sleep(timeout).pipe(Effect.as("timeout" as const), Effect.interruptible),
+      cutShort.pipe(Effect.as("cut" as const), Effect.interruptible)
+    ])
+    if (ended === "drained") return yield* Effect.logInfo("gRPC server stopped")
+    server.forceShutdown()
+    const running = yield* calls.value
+    for (const fiber of running) fiber.unsafeInterruptAsFork(FiberId.none)
+    // Bounded: a call's cleanup (cancelling its SQL query) must not hold the stop.
+    yield* Fiber.awaitAll(running).pipe(Effect.interruptible, Effect.timeoutOption(CALLS_INTERRUPT_TIMEOUT))
+    yield* Effect.logWarning(
+      ended === "timeout"
+        ? "gRPC calls still running at the shutdown timeout were cut"
+        : "gRPC drain cut short by a second signal"
+    ).pipe(Effect.annotateLogs({ calls_cut: running.length }))
+  })
+
+/** How long the calls cut at shutdown get to end (their fibers' finalizers) before the stop goes on. */
+const CALLS_INTERRUPT_TIMEOUT = Duration.seconds(1)
 
 export const GrpcServerLive = (options: GrpcServerOptions) =>
   Layer.scoped(
     GrpcServer,
     Effect.gen(function* () {
-      const runtime = yield* Effect.runtime<never>()
+      // Every fiber the handlers start (one per call) is tracked, so that calls still running when the server is
+      // forced at shutdown can be interrupted.
+      const calls = Supervisor.unsafeTrack()
+      const runtime = yield* Effect.runtime<never>().pipe(Effect.supervised(calls))
+      const cutShort = (yield* DrainCutShort).await
       const server = new Server({
         "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
         "grpc.max_send_message_length": options.maxSendMessageBytes,
@@ -136,7 +166,9 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
           : bind(server, options.host, options.port, credentials).pipe(
               Effect.map((port) => ({ host: options.host, port }))
             )
-      const address = yield* Effect.acquireRelease(listen, () => shutdown(server, options.shutdownTimeout))
+      const address = yield* Effect.acquireRelease(listen, () =>
+        shutdown(server, options.shutdownTimeout, calls, cutShort)
+      )
       yield* Effect.logInfo("gRPC server listening").pipe(
         Effect.annotateLogs({
           address: `${formatHost(address.host)}:${address.port}`,

@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs"
 import { Cause, Context, FiberRef, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Option, Tracer } from "effect"
 
 export type LogFormat = "json" | "pretty"
@@ -58,35 +59,84 @@ export const jsonLogger = Logger.make<unknown, string>(
 )
 
 /**
+ * Writes all of `text` to stdout (fd 1) now, synchronously, and returns what it could not write within `maxWaitMs`.
+ * process.stdout.write is synchronous only as long as the pipe has room: past that (a slow reader) the rest is
+ * queued in memory and lost if the process exits, process.exit included. Once Node has opened stdout as a stream
+ * the pipe is non-blocking, so a full pipe is waited out here (EAGAIN), a millisecond at a time, for a bounded time.
+ */
+const writeStdoutSync = (text: string, maxWaitMs: number): string => {
+  const bytes = Buffer.from(text)
+  let offset = 0
+  let waitUntil: number | undefined
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(1, bytes, offset)
+    } catch (error) {
+      if (!(error instanceof Error && "code" in error && error.code === "EAGAIN")) throw error
+      waitUntil ??= performance.now() + maxWaitMs
+      if (performance.now() >= waitUntil) break
+      Atomics.wait(pause, 0, 0, 1)
+    }
+  }
+  return bytes.subarray(offset).toString()
+}
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+/**
  * Lines written in one turn of the event loop leave in one write. Writing to stdout is synchronous in Node when
  * it is a file or a pipe, so under load a write(2) per line cost a call's line more than building it. Pending
  * lines are flushed at the end of the turn, when 512 have piled up, and at exit (`exit` handlers run on a normal
- * exit and after an uncaught error), so none is lost.
+ * exit, on process.exit and after an uncaught error), so none is lost.
+ *
+ * The chunk is written with write(2) directly (writeStdoutSync), even to a pipe whose reader is slow, for at most
+ * a second during the run (then the rest is queued in process.stdout, and later lines go behind it until it has
+ * drained, to keep their order) and for at most 5 s at exit. stdout being a terminal, a file or a pipe, whatever
+ * was logged before the process exits reaches it.
  */
-const writeLine = (() => {
+const RUN_WAIT_MS = 1000
+const EXIT_WAIT_MS = 5000
+
+const logWriter = (() => {
   let pending: Array<string> = []
   let scheduled = false
   let hooked = false
-  const flush = () => {
+  const flush = (maxWaitMs: number) => {
     scheduled = false
     if (pending.length === 0) return
     const chunk = pending.join("")
     pending = []
-    process.stdout.write(chunk)
+    // Behind what is already queued in the stream, if anything is.
+    if (process.stdout.writableLength > 0) {
+      process.stdout.write(chunk)
+      return
+    }
+    try {
+      const rest = writeStdoutSync(chunk, maxWaitMs)
+      if (rest.length > 0) process.stdout.write(rest)
+    } catch {
+      // stdout closed (EPIPE): nobody reads the log any more.
+    }
   }
-  return (line: string) => {
+  const flushNow = () => flush(RUN_WAIT_MS)
+  const write = (line: string) => {
     pending.push(`${line}\n`)
     if (!hooked) {
       hooked = true
-      process.on("exit", flush)
+      process.on("exit", () => flush(EXIT_WAIT_MS))
     }
-    if (pending.length >= 512) flush()
+    if (pending.length >= 512) flushNow()
     else if (!scheduled) {
       scheduled = true
-      setImmediate(flush)
+      setImmediate(flushNow)
     }
   }
+  return { write, flush: () => flush(EXIT_WAIT_MS) }
 })()
+
+/** Writes every log line still pending now: before a process.exit, say (the `exit` handler does it too). */
+export const flushLogs = (): void => logWriter.flush()
+
+const writeLine = logWriter.write
 
 const jsonLoggerToStdout = Logger.map(jsonLogger, writeLine)
 
