@@ -1,13 +1,41 @@
 // A light probe process for `npm run bench:overload` (bench/overload.ts): at a fixed rate, GET /livez, /readyz and
-// /metrics on the HTTP port and grpc.health.v1.Health/Check on the gRPC port (a connection of its own), for `ms`
-// milliseconds; prints one line "PROBE RESULTS <json>" with each probe's count, failures, p50, p99 and max (ms).
+// /metrics on the HTTP port, grpc.health.v1.Health/Check and one SayHello (user 1, with the run's deadline) on the
+// gRPC port (a connection of their own), for `ms` milliseconds; prints one line "PROBE RESULTS <json>" with each
+// probe's count, failures, p50, p99 and max (ms), and the SayHello samples per gRPC code ("calls"). The samples
+// are what a caller sees of an overloaded server when the caller itself is not overloaded (the load generator's
+// own latencies include its queueing).
 // A probe that takes longer than 5 s counts as failed with 5000 ms.
 // Usage: node --import tsx bench/overload-probe.ts '{"grpcPort":5000,"httpPort":4000,"ms":5000,"everyMs":50}'
 import { request } from "node:http"
-import { credentials, Metadata } from "@grpc/grpc-js"
+import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js"
 import { HealthClient } from "../src/adapters/grpc/generated/grpc/health/v1/health.js"
+import { GreeterClient } from "../src/adapters/grpc/generated/hello_world/hello_world.js"
 
-const options: { grpcPort: number; httpPort: number; ms: number; everyMs: number } = JSON.parse(process.argv[2] ?? "{}")
+const options: { grpcPort: number; httpPort: number; ms: number; everyMs: number; deadlineMs?: number } = JSON.parse(
+  process.argv[2] ?? "{}"
+)
+const greeter = new GreeterClient(`127.0.0.1:${options.grpcPort}`, credentials.createInsecure(), {
+  "grpc.use_local_subchannel_pool": 1
+})
+const codeNames = Object.fromEntries(Object.entries(status).map(([name, code]) => [String(code), name]))
+const calls = new Map<string, Array<number>>()
+const sayHello = () => {
+  const started = performance.now()
+  return new Promise<void>((resolve) =>
+    greeter.sayHello(
+      { userId: 1n },
+      new Metadata(),
+      { deadline: Date.now() + (options.deadlineMs ?? 1000) },
+      (error: ServiceError | null) => {
+        const code = codeNames[String(error ? error.code : status.OK)] ?? "UNKNOWN"
+        const list = calls.get(code) ?? []
+        list.push(performance.now() - started)
+        calls.set(code, list)
+        resolve()
+      }
+    )
+  )
+}
 const health = new HealthClient(`127.0.0.1:${options.grpcPort}`, credentials.createInsecure(), {
   "grpc.use_local_subchannel_pool": 1
 })
@@ -46,6 +74,9 @@ for (const name of Object.keys(probes)) samples[name] = { ms: [], failed: 0 }
 const pending = new Set<Promise<void>>()
 
 const fire = () => {
+  const call = sayHello()
+  pending.add(call)
+  void call.then(() => pending.delete(call))
   for (const [name, probe] of Object.entries(probes)) {
     const started = performance.now()
     const done = probe().then((ok) => {
@@ -86,5 +117,15 @@ const results = Object.fromEntries(
     ]
   })
 )
-console.log(`PROBE RESULTS ${JSON.stringify(results)}`)
+const byCode = Object.fromEntries(
+  [...calls].map(([code, ms]) => {
+    const sorted = [...ms].sort((a, b) => a - b)
+    return [
+      code,
+      { count: sorted.length, p50Ms: round(percentile(sorted, 0.5)), p99Ms: round(percentile(sorted, 0.99)) }
+    ]
+  })
+)
+console.log(`PROBE RESULTS ${JSON.stringify({ ...results, calls: byCode })}`)
 health.close()
+greeter.close()

@@ -1,13 +1,17 @@
 // npm run bench:overload: the gRPC and HTTP front doors under 8× overload, with a fixed MAX_IN_FLIGHT and with the
 // adaptive limit (MAX_IN_FLIGHT=auto). See docs/performance.md#overload.
 //
-//   npm run bench:overload [-- --duration 5 --callers 64,512 --limits 64,auto --deadline 1000 --connections 4]
+//   npm run bench:overload [-- --duration 5 --callers 64,512 --limits 64,auto --deadline 1000 --connections 4
+//                              --load h2load|node]
 //
 // The compiled service (dist/) runs on real Postgres (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else
 // postgres://postgres@127.0.0.1:5432/postgres; a throwaway database, dropped at the end) and Redis (BENCH_REDIS_URL,
 // else TEST_REDIS_URL, else redis://127.0.0.1:6379; keys under one run prefix, deleted at the end), pinned to core 1.
-// The closed-loop load (bench/overload-load.ts) and a light probe process at a fixed rate (bench/overload-probe.ts)
-// run on core 0. Every run is bounded in time; every process is stopped by its PID.
+// The closed-loop load and a light probe process at a fixed rate (bench/overload-probe.ts) run on core 0. The load is
+// h2load by default (callers = its streams, each call with a grpc-timeout of the deadline): the latency per code is
+// then the probe's SayHello samples and the counts are the server's. With --load node it is bench/overload-load.ts
+// (a grpc-js process, slower than the server, whose own queueing adds to every latency it measures), whose counts
+// per code are checked against the server's. Every run is bounded in time; every process is stopped by its PID.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer as createNetServer } from "node:net"
@@ -28,6 +32,9 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "4" },
     "probe-every": { type: "string", default: "50" },
     "log-level": { type: "string", default: "info" },
+    // h2load (C, on core 0) makes the overload without being overloaded itself; node (bench/overload-load.ts) also
+    // checks that the server's counts per code equal the client's.
+    load: { type: "string", default: "h2load" },
     out: { type: "string", default: join(ROOT, "bench", "results", "overload.json") },
     strict: { type: "boolean", default: false }
   }
@@ -213,9 +220,13 @@ const startService = async (name: string, env: Record<string, string>): Promise<
 }
 
 /** Runs a helper script (node --import tsx) on core 0 and resolves with the JSON of its "<TAG> RESULTS" line. */
-const helper = <A>(script: string, options: object, tag: string) =>
+const helper = <A>(script: string, options: object, tag: string, urgent = false) =>
   new Promise<A>((resolve, reject) => {
-    const [command, rest] = onCore(0, process.execPath, ["--import", "tsx", script, JSON.stringify(options)])
+    const node = [process.execPath, "--import", "tsx", script, JSON.stringify(options)]
+    // The probe stands for a kubelet or a load balancer, not for the load: it gets the CPU first on core 0 (where
+    // the load generator spins), so its figures are the service's answer time, not its own wait for a turn.
+    const [first = process.execPath, ...args] = urgent && niceable ? ["nice", "-n", "-10", ...node] : node
+    const [command, rest] = onCore(0, first, args)
     const child = spawn(command, rest, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] })
     started.push(child)
     let result: A | undefined
@@ -232,13 +243,49 @@ const helper = <A>(script: string, options: object, tag: string) =>
     })
   })
 
+const niceable = has("nice", "-n", "-10", "true")
+const useH2load = args.load === "h2load" && has("h2load", "--version")
+if (args.load === "h2load" && !useH2load)
+  console.error("h2load not found (Debian: apt-get install nghttp2-client): the load is bench/overload-load.ts")
+
+/** SayHelloRequest { user_id = 1 } in its gRPC frame (uncompressed, length), for h2load's -d. */
+const bodyFile = join(work, "say-hello-1.bin")
+writeFileSync(bodyFile, Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]))
+
+/** h2load on core 0: `callers` streams at once over `connections` connections, for `ms`. */
+const h2load = (port: number, callers: number, ms: number) =>
+  new Promise<{ readonly failed: number }>((resolve, reject) => {
+    const clients = Math.min(connections, callers)
+    const [command, rest] = onCore(0, "h2load", [
+      ...["-c", String(clients), "-m", String(Math.ceil(callers / clients)), "-t", "1", "-D", String(ms / 1000)],
+      ...["-d", bodyFile, "-H", "content-type: application/grpc", "-H", "te: trailers"],
+      ...["-H", `grpc-timeout: ${deadlineMs}m`, `http://127.0.0.1:${port}${METHOD}`]
+    ])
+    const child = spawn(command, rest, { stdio: ["ignore", "pipe", "pipe"] })
+    started.push(child)
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.on("exit", (code) => {
+      const match = /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored/.exec(out)
+      if (code !== 0 || !match) reject(new Error(`h2load failed (${code}):\n${out}`))
+      else resolve({ failed: Number(match[1]) + Number(match[2]) })
+    })
+  })
+
 interface LoadResult {
   readonly elapsedMs: number
   readonly withinDeadline: number
   readonly codes: Record<string, { count: number; p50Ms: number; p99Ms: number }>
   readonly details: Record<string, Record<string, number>>
 }
-type ProbeResult = Record<string, { count: number; failed: number; p50Ms: number; p99Ms: number; maxMs: number }>
+type ProbeResult = Record<string, { count: number; failed: number; p50Ms: number; p99Ms: number; maxMs: number }> & {
+  readonly calls?: LoadResult["codes"]
+}
 
 // Client-side names (grpc-js `status` keys) → the Go code names grpc_requests_total uses.
 const GO_NAMES: Record<string, string> = {
@@ -281,22 +328,37 @@ const measure = async (service: Service, limit: string, callers: number): Promis
   const loadAvg = load()
   const before = await service.counts()
   const ms = seconds * 1000
+  const probe = helper<ProbeResult>(
+    "bench/overload-probe.ts",
+    { grpcPort: service.grpcPort, httpPort: service.httpPort, ms, everyMs: probeEveryMs, deadlineMs },
+    "PROBE",
+    true
+  )
+  const startedAt = performance.now()
   const [result, probes] = await Promise.all([
-    helper<LoadResult>(
-      "bench/overload-load.ts",
-      { port: service.grpcPort, callers, connections, ms, deadlineMs },
-      "LOAD"
-    ),
-    helper<ProbeResult>(
-      "bench/overload-probe.ts",
-      { grpcPort: service.grpcPort, httpPort: service.httpPort, ms, everyMs: probeEveryMs },
-      "PROBE"
-    )
+    useH2load
+      ? h2load(service.grpcPort, callers, ms).then(
+          (h2): LoadResult => ({
+            elapsedMs: performance.now() - startedAt,
+            withinDeadline: 0,
+            codes: {},
+            details: h2.failed > 0 ? { "h2load failed or errored streams": { count: h2.failed } } : {}
+          })
+        )
+      : helper<LoadResult>(
+          "bench/overload-load.ts",
+          { port: service.grpcPort, callers, connections, ms, deadlineMs },
+          "LOAD"
+        ),
+    probe
   ])
   const finalLimit = await service.limit()
   // The server records a call when it answers it; the client may see the answer a moment before: poll, bounded.
   const client: Record<string, number> = {}
   for (const [name, { count }] of Object.entries(result.codes)) client[GO_NAMES[name] ?? name] = count
+  // The probe's own calls go to the same server: added to the client side.
+  for (const [name, { count }] of Object.entries(probes.calls ?? {}))
+    client[GO_NAMES[name] ?? name] = (client[GO_NAMES[name] ?? name] ?? 0) + count
   let server: Record<string, number> = {}
   const agree = () =>
     [...new Set([...Object.keys(client), ...Object.keys(server)])].every(
@@ -310,23 +372,38 @@ const measure = async (service: Service, limit: string, callers: number): Promis
       const delta = (after[code] ?? 0) - (before[code] ?? 0)
       if (delta > 0) server[code] = delta
     }
-    if (agree()) break
+    if (useH2load || agree()) break
     await new Promise((resolve) => setTimeout(resolve, 100))
   } while (Date.now() < until)
-  const total = Object.values(result.codes).reduce((sum, c) => sum + c.count, 0)
+  const elapsed = result.elapsedMs / 1000
+  // With h2load, the counts are the server's (it answers DEADLINE_EXCEEDED for a call past its grpc-timeout, so its
+  // OK answers are within the deadline), and the latencies the probe's samples.
+  const codes: LoadResult["codes"] = useH2load
+    ? Object.fromEntries(
+        Object.entries(GO_NAMES).flatMap(([name, go]) => {
+          const count = server[go] ?? 0
+          const sample = probes.calls?.[name]
+          return count > 0
+            ? [[name, { count, p50Ms: sample?.p50Ms ?? Number.NaN, p99Ms: sample?.p99Ms ?? Number.NaN }]]
+            : []
+        })
+      )
+    : result.codes
+  const total = Object.values(codes).reduce((sum, c) => sum + c.count, 0)
+  const h2failed = Object.values(result.details["h2load failed or errored streams"] ?? {}).reduce((a, b) => a + b, 0)
   return {
     limit,
     callers,
     loadAvg,
-    rps: Math.round(total / (result.elapsedMs / 1000)),
-    goodput: Math.round(result.withinDeadline / (result.elapsedMs / 1000)),
-    codes: result.codes,
+    rps: Math.round(total / elapsed),
+    goodput: Math.round((useH2load ? (server.OK ?? 0) : result.withinDeadline) / elapsed),
+    codes,
     details: result.details,
-    internal: result.codes.INTERNAL?.count ?? 0,
+    internal: (codes.INTERNAL?.count ?? 0) + h2failed,
     probes,
     server,
     client,
-    countsAgree: agree(),
+    countsAgree: useH2load ? true : agree(),
     finalLimit
   }
 }
@@ -340,11 +417,13 @@ try {
   for (const limit of limits) {
     const service = await startService(`limit-${limit}`, { MAX_IN_FLIGHT: limit })
     say(`MAX_IN_FLIGHT=${limit}: warming up (3 s at 64 callers) ...`)
-    await helper(
-      "bench/overload-load.ts",
-      { port: service.grpcPort, callers: 64, connections, ms: 3000, deadlineMs },
-      "LOAD"
-    )
+    if (useH2load) await h2load(service.grpcPort, 64, 3000)
+    else
+      await helper(
+        "bench/overload-load.ts",
+        { port: service.grpcPort, callers: 64, connections, ms: 3000, deadlineMs },
+        "LOAD"
+      )
     for (const callers of callerLevels) {
       const row = await measure(service, limit, callers)
       rows.push(row)
@@ -370,7 +449,7 @@ try {
 
 const at = (limit: string, callers: number) => rows.find((r) => r.limit === limit && r.callers === callers)
 say(
-  `\n### Overload: SayHello (cache hits), ${seconds} s per row, deadline ${deadlineMs} ms, ${connections} connections\n`
+  `\n### Overload: SayHello (cache hits), ${seconds} s per row, deadline ${deadlineMs} ms, ${connections} connections, load ${useH2load ? "h2load (counts: the server's; latencies: the probe's SayHello samples)" : "bench/overload-load.ts"}\n`
 )
 say(
   "| MAX_IN_FLIGHT | callers | load avg | calls/s | goodput/s | OK p50/p99 ms | shed | shed p50/p99 ms | DEADLINE_EXCEEDED | INTERNAL | /livez p99 | /readyz p99 | /metrics p99 | health p99 | limit at end | server = client |"
@@ -380,7 +459,7 @@ for (const r of rows) {
   const ok = r.codes.OK
   const shed = r.codes.RESOURCE_EXHAUSTED
   say(
-    `| ${r.limit} | ${r.callers} | ${r.loadAvg} | ${r.rps} | ${r.goodput} | ${ok ? `${ok.p50Ms} / ${ok.p99Ms}` : "-"} | ${shed?.count ?? 0} | ${shed ? `${shed.p50Ms} / ${shed.p99Ms}` : "-"} | ${r.codes.DEADLINE_EXCEEDED?.count ?? 0} | ${r.internal} | ${r.probes.livez?.p99Ms} | ${r.probes.readyz?.p99Ms} | ${r.probes.metrics?.p99Ms} | ${r.probes.grpcHealth?.p99Ms} | ${r.finalLimit ?? "-"} | ${r.countsAgree ? "yes" : `NO: server ${JSON.stringify(r.server)} client ${JSON.stringify(r.client)}`} |`
+    `| ${r.limit} | ${r.callers} | ${r.loadAvg} | ${r.rps} | ${r.goodput} | ${ok ? `${ok.p50Ms} / ${ok.p99Ms}` : "-"} | ${shed?.count ?? 0} | ${shed ? `${shed.p50Ms} / ${shed.p99Ms}` : "-"} | ${r.codes.DEADLINE_EXCEEDED?.count ?? 0} | ${r.internal} | ${r.probes.livez?.p99Ms} | ${r.probes.readyz?.p99Ms} | ${r.probes.metrics?.p99Ms} | ${r.probes.grpcHealth?.p99Ms} | ${r.finalLimit ?? "-"} | ${useH2load ? "n/a (h2load)" : r.countsAgree ? "yes" : `NO: server ${JSON.stringify(r.server)} client ${JSON.stringify(r.client)}`} |`
   )
 }
 
@@ -409,11 +488,12 @@ for (const limit of limits) {
     add(`goodput ≥ 80 % of goodput at ${base} callers`, `${share} % (${over.goodput} / ${normal.goodput})`, share >= 80)
   }
 }
-targets.push({
-  target: "server-side grpc_requests_total per code = client-side counts, every row",
-  value: rows.every((r) => r.countsAgree) ? "equal" : "differ",
-  met: rows.every((r) => r.countsAgree)
-})
+if (!useH2load)
+  targets.push({
+    target: "server-side grpc_requests_total per code = client-side counts, every row",
+    value: rows.every((r) => r.countsAgree) ? "equal" : "differ",
+    met: rows.every((r) => r.countsAgree)
+  })
 const fixed64 = at("64", base)
 if (fixed64 !== undefined)
   for (const limit of limits.filter((l) => l !== "64")) {

@@ -124,6 +124,7 @@ export const AppConfig = Config.all({
     maxSendMessageBytes: intInRange("GRPC_MAX_SEND_MESSAGE_BYTES", 1024, 64 * 1024 * 1024).pipe(
       Config.withDefault(4 * 1024 * 1024)
     ),
+    maxConcurrentStreams: intInRange("GRPC_MAX_CONCURRENT_STREAMS", 1, 1_000_000).pipe(Config.option),
     reflection: Config.boolean("GRPC_REFLECTION").pipe(Config.withDefault(true)),
     shutdownTimeout: duration("GRPC_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
     requestTimeout: duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),

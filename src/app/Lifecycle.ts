@@ -6,6 +6,7 @@ import {
   Effect,
   FiberId,
   Layer,
+  Runtime,
   Schedule,
   type Scope,
   Stream,
@@ -49,6 +50,12 @@ export class Lifecycle extends Context.Tag("effect-microservice/Lifecycle")<
     readonly readiness: Effect.Effect<Readiness>
     /** Readiness now and at every change (re-evaluated on every phase change and every cache period). */
     readonly readinessChanges: Stream.Stream<Readiness>
+    /**
+     * Readiness without waiting, for probes answered in the turn they arrive: the phase is read now; while running,
+     * the last check results (refreshed in the background once older than the cache period). Undefined until the
+     * checks have run once: then `readiness` answers.
+     */
+    readonly readinessNow: () => Readiness | undefined
   }
 >() {}
 
@@ -153,7 +160,30 @@ export const LifecycleLive = (options: LifecycleOptions) =>
         )
       )
 
+      // The snapshot behind readinessNow: the last evaluation while running, and when it was made.
+      const runtime = yield* Effect.runtime<never>()
+      const runSync = Runtime.runSync(runtime)
+      const ttlMs = Duration.toMillis(Duration.decode(options.cacheTtl))
+      let snapshot: { readonly readiness: Readiness; readonly at: number } | undefined
+      let refreshing = false
+      const refresh = () => {
+        if (refreshing) return
+        refreshing = true
+        Runtime.runFork(runtime, readiness).addObserver((exit) => {
+          refreshing = false
+          if (exit._tag === "Success") snapshot = { readiness: exit.value, at: performance.now() }
+        })
+      }
+      const readinessNow = (): Readiness | undefined => {
+        const current = runSync(SubscriptionRef.get(phase))
+        // Starting and shutting down need no check: evaluated now (synchronously).
+        if (current !== "running") return runSync(evaluate(current))
+        if (snapshot === undefined || performance.now() - snapshot.at >= ttlMs) refresh()
+        return snapshot?.readiness.phase === "running" ? snapshot.readiness : undefined
+      }
+
       return Lifecycle.of({
+        readinessNow,
         started,
         pendingSteps: Effect.sync(() => [...pending]),
         phase: SubscriptionRef.get(phase),

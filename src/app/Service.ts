@@ -47,6 +47,17 @@ const admissionOptions = (config: AppConfig) => ({
 })
 
 /**
+ * Calls one HTTP/2 connection may have open at once (GRPC_MAX_CONCURRENT_STREAMS): by default a quarter of
+ * MAX_IN_FLIGHT (16 to 100; 32 with the adaptive limit), so four connections fill the admission limit. A client's
+ * calls beyond it wait in the client (HTTP/2 flow control), which costs the server nothing, instead of being
+ * refused one by one: under a burst the server spends its CPU on calls it can serve.
+ */
+const maxConcurrentStreams = (config: AppConfig): number =>
+  Option.getOrElse(config.grpc.maxConcurrentStreams, () =>
+    config.grpc.maxInFlight === "auto" ? 32 : Math.min(100, Math.max(16, Math.floor(config.grpc.maxInFlight / 4)))
+  )
+
+/**
  * The Postgres adapters' guard. A statement's client-side bound covers waiting for a connection (at most the
  * connect timeout) and the server's statement_timeout, plus a margin so the server's own timeout answers first.
  */
@@ -209,6 +220,7 @@ export const ServiceLive = (config: AppConfig) => {
         port: config.grpc.address.port,
         maxReceiveMessageBytes: config.grpc.maxReceiveMessageBytes,
         maxSendMessageBytes: config.grpc.maxSendMessageBytes,
+        maxConcurrentStreams: maxConcurrentStreams(config),
         reflection: config.grpc.reflection,
         shutdownTimeout: config.grpc.shutdownTimeout,
         requestTimeout: config.grpc.requestTimeout,

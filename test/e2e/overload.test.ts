@@ -64,6 +64,9 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "120 seconds" })("ov
           DATABASE_DSN: Redacted.value(url),
           DATABASE_MIGRATE: "false",
           MAX_IN_FLIGHT: "16",
+          // Every caller's call reaches the server (by default a connection may hold only a quarter of the limit,
+          // and the rest would wait in the client): this test is about what the server does with the excess.
+          GRPC_MAX_CONCURRENT_STREAMS: "1000",
           LOG_LEVEL: "info"
         })
         const ready = (text: string) => (line: Record<string, unknown>) => line.message === text

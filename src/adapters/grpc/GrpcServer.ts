@@ -22,6 +22,8 @@ export interface GrpcServerOptions {
   readonly port: number
   readonly maxReceiveMessageBytes: number
   readonly maxSendMessageBytes: number
+  /** HTTP/2 streams (calls) one connection may have open at once; a client queues the rest. */
+  readonly maxConcurrentStreams: number
   readonly reflection: boolean
   /** How long in-flight calls may take to finish at shutdown before they are cut. */
   readonly shutdownTimeout: Duration.Duration
@@ -138,7 +140,8 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
         "grpc.max_send_message_length": options.maxSendMessageBytes,
         // grpc-js tracks every call for channelz by default; no channelz service is exposed here, so that work
         // (a few percent of each call, see docs/performance.md) would serve nobody.
-        "grpc.enable_channelz": 0
+        "grpc.enable_channelz": 0,
+        "grpc.max_concurrent_streams": options.maxConcurrentStreams
       })
       const policy = {
         requestTimeoutMs: Duration.toMillis(options.requestTimeout),

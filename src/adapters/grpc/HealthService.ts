@@ -32,6 +32,9 @@ export const makeHealthService = (services: ReadonlyArray<string>) =>
         callback({ code: GrpcCode.NOT_FOUND, details: `unknown service ${call.request.service.slice(0, 64)}` })
         return
       }
+      // From the snapshot, in the turn the call arrives: under overload a probe must not queue behind the calls.
+      const now = lifecycle.readinessNow()
+      if (now !== undefined) return callback(null, { status: servingStatus(now) })
       runCallback(lifecycle.readiness, {
         onExit: (exit) =>
           exit._tag === "Success"

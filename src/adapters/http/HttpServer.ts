@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto"
-import { createServer } from "node:http"
+import { IncomingMessage, Server, ServerResponse } from "node:http"
 import { type HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Deferred, Duration, Effect, Layer, Option, Scope } from "effect"
-import { Lifecycle } from "../../app/Lifecycle.js"
+import { Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
+import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
 import { type UseCases, UseCasesReady } from "../../app/UseCasesReady.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
 import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
@@ -36,7 +36,8 @@ const routeOf = (url: string) => {
 }
 
 /**
- * Health endpoints (and, with the observability work, /metrics) for probes and load balancers:
+ * Health endpoints (answered by ProbeFirstServer, below, before this router) and /metrics, for probes and load
+ * balancers:
  * - /livez: 200 while the process and its event loop run; checks no dependency;
  * - /readyz: 200 ready or degraded (a non-critical check fails), 503 unready (a critical check fails, still
  *   starting, or shutting down), with every check's result;
@@ -101,17 +102,12 @@ const router = (options: HttpServerOptions) =>
               )
           })
         ),
-        HttpRouter.get("/livez", Effect.succeed(json(200, { status: "ok" }))),
+        // /livez, /readyz and /startupz are answered before the router (ProbeFirstServer below); /readyz comes
+        // here only before the checks have run once.
         HttpRouter.get(
           "/readyz",
           Effect.map(lifecycle.readiness, (readiness) =>
             json(readiness.status === "unready" ? 503 : 200, { status: readiness.status, details: readiness.details })
-          )
-        ),
-        HttpRouter.get(
-          "/startupz",
-          Effect.map(lifecycle.pendingSteps, (pending) =>
-            pending.length === 0 ? json(200, { status: "started" }) : json(503, { status: "starting", pending })
           )
         ),
         // A known path with another method is 405 (a route per method and path would clash in the router).
@@ -149,8 +145,61 @@ const router = (options: HttpServerOptions) =>
  * shutdown idle keep-alive connections are closed at once and the rest after `shutdownTimeout`, so a client
  * holding a connection open cannot hold the exit.
  */
+/**
+ * The probes (/livez, /readyz, /startupz) answered by Node directly, in the event-loop turn the request arrives,
+ * from a readiness snapshot: under overload the Effect HTTP stack waits behind every call in flight, and a kubelet
+ * whose probe times out restarts a pod that is only busy. Everything else goes to the Effect router.
+ */
+class ProbeFirstServer extends Server {
+  probe: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined
+  override emit(event: string, ...args: Array<unknown>): boolean {
+    if (event === "request" && this.probe !== undefined) {
+      const [request, response] = args
+      if (request instanceof IncomingMessage && response instanceof ServerResponse && this.probe(request, response))
+        return true
+    }
+    return super.emit(event, ...args)
+  }
+}
+
+const PROBES = new Set(["/livez", "/readyz", "/startupz"])
+
+/** Answers a probe from what is known now (never waits for a check), or returns false for any other request. */
+const answerProbe =
+  (state: {
+    readonly readiness: () => Readiness | undefined
+    readonly pending: () => ReadonlyArray<string>
+    readonly record: (method: string, route: string, status: number, seconds: number) => void
+  }) =>
+  (request: IncomingMessage, response: ServerResponse): boolean => {
+    const url = request.url ?? ""
+    const path = url.includes("?") ? url.slice(0, url.indexOf("?")) : url
+    if (!PROBES.has(path) || (request.method !== "GET" && request.method !== "HEAD")) return false
+    const started = performance.now()
+    let status = 200
+    let body: unknown = { status: "ok" }
+    if (path === "/readyz") {
+      const readiness = state.readiness()
+      // Not evaluated yet (the first probe while running): the router runs the checks.
+      if (readiness === undefined) return false
+      status = readiness.status === "unready" ? 503 : 200
+      body = { status: readiness.status, details: readiness.details }
+    } else if (path === "/startupz") {
+      const pending = state.pending()
+      status = pending.length === 0 ? 200 : 503
+      body = pending.length === 0 ? { status: "started" } : { status: "starting", pending }
+    }
+    const text = JSON.stringify(body)
+    response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
+    response.end(request.method === "HEAD" ? undefined : text)
+    // Drain a body a client may have sent with it, so the connection stays usable.
+    request.resume()
+    state.record(request.method ?? "GET", path, status, (performance.now() - started) / 1000)
+    return true
+  }
+
 export const HttpServerLive = (options: HttpServerOptions) => {
-  const server = createServer()
+  const server = new ProbeFirstServer()
   const listen = NodeHttpServer.layer(() => server, {
     port: options.port,
     ...(options.host === "" ? {} : { host: options.host })
@@ -158,6 +207,13 @@ export const HttpServerLive = (options: HttpServerOptions) => {
   const bounded = Layer.scopedDiscard(
     Effect.gen(function* () {
       const lifecycle = yield* Lifecycle
+      const metrics = yield* RequestMetrics
+      const pendingNow = Runtime.runSync(yield* Effect.runtime<never>())
+      server.probe = answerProbe({
+        readiness: lifecycle.readinessNow,
+        pending: () => pendingNow(lifecycle.pendingSteps),
+        record: (method, route, status, seconds) => metrics.httpCompleted(method, route, status, seconds)
+      })
       const address = yield* HttpServer.addressFormattedWith((formatted) => Effect.succeed(formatted))
       yield* Effect.logInfo("HTTP server listening").pipe(Effect.annotateLogs({ address }))
       yield* lifecycle.started("http")

@@ -88,12 +88,12 @@ const pause = new Int32Array(new SharedArrayBuffer(4))
  * lines are flushed at the end of the turn, when 512 have piled up, and at exit (`exit` handlers run on a normal
  * exit, on process.exit and after an uncaught error), so none is lost.
  *
- * The chunk is written with write(2) directly (writeStdoutSync), even to a pipe whose reader is slow, for at most
- * a second during the run (then the rest is queued in process.stdout, and later lines go behind it until it has
- * drained, to keep their order) and for at most 5 s at exit. stdout being a terminal, a file or a pipe, whatever
- * was logged before the process exits reaches it.
+ * The chunk is written with write(2) directly (writeStdoutSync). During the run it never waits for a slow reader
+ * (that would stall the event loop, probes included): what the pipe cannot take now is queued in process.stdout,
+ * and later lines go behind it until it has drained, to keep their order. At exit it waits for the reader for at
+ * most 5 s. stdout being a terminal, a file or a pipe, whatever was logged before the process exits reaches it.
  */
-const RUN_WAIT_MS = 1000
+const RUN_WAIT_MS = 0
 const EXIT_WAIT_MS = 5000
 
 const logWriter = (() => {

@@ -141,9 +141,13 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
         )
       }
 
+      // While disconnected, what ioredis says ("Stream isn't writeable") names no cause: say where, and the last error.
       const whyNot = (error: unknown): Error =>
-        redis.status !== "ready" && lastError !== undefined
-          ? new Error(`not connected (${redis.status})`, { cause: lastError })
+        redis.status !== "ready"
+          ? new Error(
+              `not connected to ${options.host}:${options.port} (${redis.status})`,
+              lastError === undefined ? {} : { cause: lastError }
+            )
           : error instanceof Error
             ? error
             : new Error(String(error))
