@@ -48,13 +48,14 @@ const admissionOptions = (config: AppConfig) => ({
 
 /**
  * Calls one HTTP/2 connection may have open at once (GRPC_MAX_CONCURRENT_STREAMS): by default a quarter of
- * MAX_IN_FLIGHT (16 to 100; 32 with the adaptive limit), so four connections fill the admission limit. A client's
+ * MAX_IN_FLIGHT (16 to 100; 16 with the adaptive limit, a quarter of where it starts), so four connections fill the
+ * admission limit and no one connection takes every slot. A client's
  * calls beyond it wait in the client (HTTP/2 flow control), which costs the server nothing, instead of being
  * refused one by one: under a burst the server spends its CPU on calls it can serve.
  */
 const maxConcurrentStreams = (config: AppConfig): number =>
   Option.getOrElse(config.grpc.maxConcurrentStreams, () =>
-    config.grpc.maxInFlight === "auto" ? 32 : Math.min(100, Math.max(16, Math.floor(config.grpc.maxInFlight / 4)))
+    config.grpc.maxInFlight === "auto" ? 16 : Math.min(100, Math.max(16, Math.floor(config.grpc.maxInFlight / 4)))
   )
 
 /**

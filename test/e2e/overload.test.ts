@@ -161,6 +161,43 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "120 seconds" })("ov
     // Two processes start (the service under tsx, the load): generous on a busy machine.
     120_000
   )
+
+  it.scoped(
+    "by default one connection holds a quarter of MAX_IN_FLIGHT: 8× callers on it wait in the client, none refused",
+    () =>
+      Effect.gen(function* () {
+        const { url } = yield* FreshDatabaseUrl
+        const service = startService({
+          GRPC_SERVER_URL: "127.0.0.1:0",
+          HTTP_SERVER_URL: "127.0.0.1:0",
+          DATABASE_DSN: Redacted.value(url),
+          DATABASE_MIGRATE: "false",
+          MAX_IN_FLIGHT: "64",
+          LOG_LEVEL: "info"
+        })
+        const ready = (text: string) => (line: Record<string, unknown>) => line.message === text
+        yield* Effect.promise(() => service.waitForLog(ready("Service ready"), 30_000))
+        const grpcPort = portOf(yield* Effect.promise(() => service.waitForLog(ready("gRPC server listening"), 1000)))
+        // 512 closed-loop callers on one channel (one connection), for 3 s; deadlines long enough for a busy machine.
+        const load = startLoadClient({
+          port: grpcPort,
+          workers: 512,
+          maxMs: 3000,
+          method: "sayHello",
+          deadlineMs: 20_000
+        })
+        const resultLine = yield* Effect.promise(() =>
+          load.waitForLog((line) => String(line.message).startsWith("LOAD RESULTS "), 60_000)
+        )
+        const calls: ReadonlyArray<{ code: number }> = JSON.parse(
+          String(resultLine.message).slice("LOAD RESULTS ".length)
+        )
+        const client = tally(calls.map((c) => c.code))
+        console.log(`[measure] 512 callers on one connection, MAX_IN_FLIGHT=64 (16 streams): ${JSON.stringify(client)}`)
+        assert.deepStrictEqual(Object.keys(client), ["OK"], "every call served, none refused")
+      }),
+    120_000
+  )
 })
 
 // ---------------------------------------------------------------- deadline truth, on the gRPC edge alone

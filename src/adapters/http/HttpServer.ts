@@ -162,7 +162,7 @@ class ProbeFirstServer extends Server {
   }
 }
 
-const PROBES = new Set(["/livez", "/readyz", "/startupz"])
+const PROBES = new Set(["/livez", "/readyz", "/startupz", "/metrics"])
 
 /** Answers a probe from what is known now (never waits for a check), or returns false for any other request. */
 const answerProbe =
@@ -170,12 +170,24 @@ const answerProbe =
     readonly readiness: () => Readiness | undefined
     readonly pending: () => ReadonlyArray<string>
     readonly record: (method: string, route: string, status: number, seconds: number) => void
+    /** Renders the exposition and calls back with it; undefined when metrics are off (the router answers 404). */
+    readonly metrics: ((done: (body: string, contentType: string) => void) => void) | undefined
   }) =>
   (request: IncomingMessage, response: ServerResponse): boolean => {
     const url = request.url ?? ""
     const path = url.includes("?") ? url.slice(0, url.indexOf("?")) : url
     if (!PROBES.has(path) || (request.method !== "GET" && request.method !== "HEAD")) return false
     const started = performance.now()
+    if (path === "/metrics") {
+      if (state.metrics === undefined) return false
+      state.metrics((text, contentType) => {
+        response.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(text) })
+        response.end(request.method === "HEAD" ? undefined : text)
+        state.record(request.method ?? "GET", path, 200, (performance.now() - started) / 1000)
+      })
+      request.resume()
+      return true
+    }
     let status = 200
     let body: unknown = { status: "ok" }
     if (path === "/readyz") {
@@ -208,11 +220,22 @@ export const HttpServerLive = (options: HttpServerOptions) => {
     Effect.gen(function* () {
       const lifecycle = yield* Lifecycle
       const metrics = yield* RequestMetrics
-      const pendingNow = Runtime.runSync(yield* Effect.runtime<never>())
+      const runtime = yield* Effect.runtime<never>()
+      const pendingNow = Runtime.runSync(runtime)
       server.probe = answerProbe({
         readiness: lifecycle.readinessNow,
         pending: () => pendingNow(lifecycle.pendingSteps),
-        record: (method, route, status, seconds) => metrics.httpCompleted(method, route, status, seconds)
+        record: (method, route, status, seconds) => metrics.httpCompleted(method, route, status, seconds),
+        metrics: Option.match(yield* Effect.serviceOption(MetricsEndpoint), {
+          onNone: () => undefined,
+          onSome: (exposition) => {
+            const runCallback = Runtime.runCallback(runtime)
+            return (done: (body: string, contentType: string) => void) =>
+              runCallback(exposition.render, {
+                onExit: (exit) => done(exit._tag === "Success" ? exit.value : "", exposition.contentType)
+              })
+          }
+        })
       })
       const address = yield* HttpServer.addressFormattedWith((formatted) => Effect.succeed(formatted))
       yield* Effect.logInfo("HTTP server listening").pipe(Effect.annotateLogs({ address }))
