@@ -12,17 +12,14 @@
 // then the probe's SayHello samples and the counts are the server's. With --load node it is bench/overload-load.ts
 // (a grpc-js process, slower than the server, whose own queueing adds to every latency it measures), whose counts
 // per code are checked against the server's. Every run is bounded in time; every process is stopped by its PID.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { createServer as createNetServer } from "node:net"
-import { availableParallelism, loadavg, tmpdir } from "node:os"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { availableParallelism, loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
 import { parseArgs } from "node:util"
-import { Redis } from "ioredis"
-import pg from "pg"
+import { ensureH2load, grpcCounts, has, METHOD, onCore, openBench, pinned, ROOT, say, waitFor } from "./harness.js"
 
-const ROOT = join(import.meta.dirname, "..")
 const { values: args } = parseArgs({
   options: {
     duration: { type: "string", default: "5" },
@@ -55,105 +52,16 @@ if (
   console.error("usage: npm run bench:overload -- [--duration S] [--callers 64,512] [--limits 64,auto] [--deadline MS]")
   process.exit(2)
 }
-const METHOD = "/hello_world.Greeter/SayHello"
-const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`
-const work = mkdtempSync(join(tmpdir(), "bench-overload-"))
-const started: Array<ChildProcess> = []
-const say = (line: string) => console.log(line)
 const load = () =>
   loadavg()
     .map((n) => n.toFixed(2))
     .join(" ")
 
-const has = (command: string, ...rest: Array<string>) => spawnSync(command, rest, { stdio: "ignore" }).status === 0
-const pinned = availableParallelism() >= 2 && has("taskset", "-c", "0", "true")
-const onCore = (core: number, command: string, rest: Array<string>): [string, Array<string>] =>
-  pinned ? ["taskset", ["-c", String(core), command, ...rest]] : [command, rest]
-
-// ---------------------------------------------------------------- Postgres and Redis
-
-const adminUrl =
-  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const redisUrl = new URL(process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379")
-const database = `bench_overload_${runId}`
-const databaseUrl = (() => {
-  const url = new URL(adminUrl)
-  url.pathname = `/${database}`
-  return url.toString()
-})()
-const keyPrefix = `bench-overload-${runId}:`
-
-const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 })
-try {
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${database}`)
-} catch (error) {
-  console.error(`Postgres at ${new URL(adminUrl).host} does not answer (${String(error)}): set BENCH_DATABASE_URL`)
-  process.exit(1)
-}
-const redis = new Redis(redisUrl.toString(), { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 5000 })
-try {
-  await redis.connect()
-  await redis.ping()
-} catch (error) {
-  console.error(`Redis at ${redisUrl.host} does not answer (${String(error)}): set BENCH_REDIS_URL`)
-  await cleanUp()
-  process.exit(1)
-}
-
-async function cleanUp() {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-  let cursor = "0"
-  do {
-    const [next, keys] = await redis
-      .scan(cursor, "MATCH", `${keyPrefix}*`, "COUNT", 1000)
-      .catch((): [string, Array<string>] => ["0", []])
-    if (keys.length > 0) await redis.del(...keys).catch(() => 0)
-    cursor = next
-  } while (cursor !== "0")
-  redis.disconnect()
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined)
-  await admin.end().catch(() => undefined)
-  rmSync(work, { recursive: true, force: true })
-}
-process.on("SIGINT", () => void cleanUp().then(() => process.exit(130)))
-
-const imageNodeOptions = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1] ?? ""
-
-const run = (command: string, rest: Array<string>, env: Record<string, string> = {}) => {
-  const result = spawnSync(command, rest, { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" })
-  if (result.status !== 0) throw new Error(`${command} ${rest.join(" ")} failed:\n${result.stdout}${result.stderr}`)
-}
-say("building (npm run build) ...")
-run("npm", ["run", "--silent", "build"])
-const serviceDbEnv = { DATABASE_DSN: databaseUrl, LOG_LEVEL: "warning" }
-run(process.execPath, ["dist/src/app/cli/migrate.js"], serviceDbEnv)
-run(process.execPath, ["dist/src/app/cli/seed.js"], serviceDbEnv)
-
-// ---------------------------------------------------------------- processes
-
-const waitFor = <A>(what: string, ms: number, probe: () => A | undefined | Promise<A | undefined>) =>
-  new Promise<A>((resolve, reject) => {
-    const deadline = Date.now() + ms
-    const tick = async () => {
-      const value = await probe()
-      if (value !== undefined) return resolve(value)
-      if (Date.now() > deadline) return reject(new Error(`${what}: nothing within ${ms} ms`))
-      setTimeout(tick, 50)
-    }
-    void tick()
-  })
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createNetServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      probe.close(() => resolve(port))
-    })
-  })
+// h2load is the load when it is there (installed from Debian when missing and possible); else the grpc-js load.
+const useH2load = args.load === "h2load" && ensureH2load()
+if (args.load === "h2load" && !useH2load)
+  console.error("h2load not found (Debian: apt-get install nghttp2-client): the load is bench/overload-load.ts")
+const { started, cleanUp, startService: startCompiled, sayHelloBody } = await openBench("bench-overload")
 
 interface Service {
   readonly name: string
@@ -166,54 +74,16 @@ interface Service {
   readonly limit: () => Promise<number | undefined>
 }
 
-const scrape = async (httpPort: number) => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
-
 const startService = async (name: string, env: Record<string, string>): Promise<Service> => {
-  const grpcPort = await freePort()
-  const httpPort = await freePort()
-  const [command, rest] = onCore(1, process.execPath, [join(ROOT, "dist", "src", "main.js")])
-  const child = spawn(command, rest, {
-    cwd: mkdtempSync(join(work, "service-")),
-    env: {
-      PATH: process.env.PATH ?? "",
-      GRPC_SERVER_URL: `127.0.0.1:${grpcPort}`,
-      HTTP_SERVER_URL: `127.0.0.1:${httpPort}`,
-      DATABASE_DSN: databaseUrl,
-      REDIS_ADDR: redisUrl.host,
-      ...(redisUrl.password ? { REDIS_PASSWORD: decodeURIComponent(redisUrl.password) } : {}),
-      ...(redisUrl.pathname.length > 1 ? { REDIS_DB: redisUrl.pathname.slice(1) } : {}),
-      REDIS_KEY_PREFIX: `${keyPrefix}${name}:`,
-      LOG_LEVEL: args["log-level"],
-      NODE_OPTIONS: imageNodeOptions,
-      ...env
-    },
-    // The service's log lines are written (to /dev/null), as they would be to a collector's pipe.
-    stdio: ["ignore", "ignore", "inherit"]
-  })
-  started.push(child)
-  await waitFor(`${name} ready`, 60_000, () =>
-    child.exitCode !== null
-      ? Promise.reject(new Error(`${name} exited with ${child.exitCode}`))
-      : fetch(`http://127.0.0.1:${httpPort}/readyz`)
-          .then((response) => (response.status === 200 ? true : undefined))
-          .catch(() => undefined)
-  )
+  const service = await startCompiled(name, { LOG_LEVEL: args["log-level"], ...env })
   return {
     name,
-    child,
-    grpcPort,
-    httpPort,
-    counts: async () => {
-      const counts: Record<string, number> = {}
-      for (const match of (await scrape(httpPort)).matchAll(/^grpc_requests_total\{([^}]*)\} (\S+)$/gm)) {
-        const labels = match[1] ?? ""
-        const status = /status="([^"]*)"/.exec(labels)?.[1]
-        if (labels.includes(`method="${METHOD}"`) && status) counts[status] = Number(match[2])
-      }
-      return counts
-    },
+    child: service.child,
+    grpcPort: service.grpcPort,
+    httpPort: service.httpPort,
+    counts: async () => grpcCounts(await service.metrics()),
     limit: async () => {
-      const match = /^admission_limit\{door="grpc"\} (\S+)$/m.exec(await scrape(httpPort))
+      const match = /^admission_limit\{door="grpc"\} (\S+)$/m.exec(await service.metrics())
       return match?.[1] === undefined ? undefined : Number(match[1])
     }
   }
@@ -244,13 +114,8 @@ const helper = <A>(script: string, options: object, tag: string, urgent = false)
   })
 
 const niceable = has("nice", "-n", "-10", "true")
-const useH2load = args.load === "h2load" && has("h2load", "--version")
-if (args.load === "h2load" && !useH2load)
-  console.error("h2load not found (Debian: apt-get install nghttp2-client): the load is bench/overload-load.ts")
-
-/** SayHelloRequest { user_id = 1 } in its gRPC frame (uncompressed, length), for h2load's -d. */
-const bodyFile = join(work, "say-hello-1.bin")
-writeFileSync(bodyFile, Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]))
+/** SayHelloRequest { user_id = 1 } in its gRPC frame, for h2load's -d. */
+const bodyFile = sayHelloBody(1n)
 
 /** h2load on core 0: `callers` streams at once over `connections` connections, for `ms`. */
 const h2load = (port: number, callers: number, ms: number) =>

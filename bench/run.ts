@@ -8,17 +8,25 @@
 // redis://127.0.0.1:6379 (every key under one run prefix, deleted at the end). Servers are pinned to core 1 and
 // h2load to core 0 when taskset and two cores are there.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
-import { createServer as createNetServer } from "node:net"
-import { availableParallelism, tmpdir } from "node:os"
+import { availableParallelism } from "node:os"
 import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
 import { parseArgs } from "node:util"
-import { Redis } from "ioredis"
-import pg from "pg"
+import {
+  ensureH2load,
+  grpcCounts,
+  imageNodeOptions,
+  METHOD,
+  onCore,
+  openBench,
+  pinned,
+  ROOT,
+  say,
+  waitFor
+} from "./harness.js"
 
-const ROOT = join(import.meta.dirname, "..")
 const { values: args } = parseArgs({
   options: {
     duration: { type: "string", default: "5" },
@@ -40,98 +48,23 @@ if (!(seconds > 0) || levels.some((n) => !(n >= 1)) || mixes.some((m) => m !== "
 
 const HIT_USER = 1n // seeded (Alice): after the warm-up every call is a cache hit
 const MISSING_USER = 987_654_321n // in neither cache nor database (negative caching is off in both servers)
-const METHOD = "/hello_world.Greeter/SayHello"
-const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`
-const work = mkdtempSync(join(tmpdir(), "bench-"))
-const started: Array<ChildProcess> = []
-const say = (line: string) => console.log(line)
 
-// ---------------------------------------------------------------- tools and pinning
-
-const has = (command: string, ...rest: Array<string>) => spawnSync(command, rest, { stdio: "ignore" }).status === 0
-if (!has("h2load", "--version")) {
-  const root = process.getuid?.() === 0
-  if (root && has("apt-get", "--version")) {
-    say("h2load is missing: installing Debian's nghttp2-client ...")
-    spawnSync("apt-get", ["install", "-y", "-q", "nghttp2-client"], { stdio: "ignore" })
-    if (!has("h2load", "--version")) {
-      spawnSync("apt-get", ["update", "-q"], { stdio: "ignore" })
-      spawnSync("apt-get", ["install", "-y", "-q", "nghttp2-client"], { stdio: "ignore" })
-    }
-  }
-  if (!has("h2load", "--version")) {
-    console.error(
-      "h2load not found: install it (Debian/Ubuntu: apt-get install nghttp2-client; macOS: brew install nghttp2)"
-    )
-    process.exit(1)
-  }
-}
-const pinned = availableParallelism() >= 2 && has("taskset", "-c", "0", "true")
-const onCore = (core: number, command: string, rest: Array<string>): [string, Array<string>] =>
-  pinned ? ["taskset", ["-c", String(core), command, ...rest]] : [command, rest]
-
-// ---------------------------------------------------------------- Postgres and Redis
-
-const adminUrl =
-  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const redisUrl = new URL(process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379")
-const database = `bench_${runId}`
-const databaseUrl = (() => {
-  const url = new URL(adminUrl)
-  url.pathname = `/${database}`
-  return url.toString()
-})()
-const keyPrefix = `bench-${runId}:`
-
-const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 })
-try {
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${database}`)
-} catch (error) {
-  console.error(`Postgres at ${new URL(adminUrl).host} does not answer (${String(error)}): set BENCH_DATABASE_URL`)
+if (!ensureH2load()) {
+  console.error(
+    "h2load not found: install it (Debian/Ubuntu: apt-get install nghttp2-client; macOS: brew install nghttp2)"
+  )
   process.exit(1)
 }
-const redis = new Redis(redisUrl.toString(), { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 5000 })
-try {
-  await redis.connect()
-  await redis.ping()
-} catch (error) {
-  console.error(`Redis at ${redisUrl.host} does not answer (${String(error)}): set BENCH_REDIS_URL`)
-  await cleanUp()
-  process.exit(1)
-}
-
-async function cleanUp() {
-  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL")
-  let cursor = "0"
-  do {
-    const [next, keys] = await redis
-      .scan(cursor, "MATCH", `${keyPrefix}*`, "COUNT", 1000)
-      .catch((): [string, Array<string>] => ["0", []])
-    if (keys.length > 0) await redis.del(...keys).catch(() => 0)
-    cursor = next
-  } while (cursor !== "0")
-  redis.disconnect()
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined)
-  await admin.end().catch(() => undefined)
-  rmSync(work, { recursive: true, force: true })
-}
-process.on("SIGINT", () => void cleanUp().then(() => process.exit(130)))
-
-// The service runs as the container image runs it: with the image's NODE_OPTIONS (the heap size).
-const imageNodeOptions = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1] ?? ""
-
-// ---------------------------------------------------------------- build, schema, seed
-
-const run = (command: string, rest: Array<string>, env: Record<string, string> = {}) => {
-  const result = spawnSync(command, rest, { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" })
-  if (result.status !== 0) throw new Error(`${command} ${rest.join(" ")} failed:\n${result.stdout}${result.stderr}`)
-}
-say("building (npm run build) ...")
-run("npm", ["run", "--silent", "build"])
-const serviceDbEnv = { DATABASE_DSN: databaseUrl, LOG_LEVEL: "warning" }
-run(process.execPath, ["dist/src/app/cli/migrate.js"], serviceDbEnv)
-run(process.execPath, ["dist/src/app/cli/seed.js"], serviceDbEnv)
+const {
+  work,
+  started,
+  databaseUrl,
+  redisUrl,
+  keyPrefix,
+  cleanUp,
+  startService: startCompiled,
+  sayHelloBody
+} = await openBench("bench")
 
 // ---------------------------------------------------------------- a span sink (OTLP/HTTP) for the traced runs
 
@@ -163,17 +96,6 @@ interface Server {
 const lines = (child: ChildProcess, onLine: (line: string) => void) => {
   if (child.stdout) createInterface({ input: child.stdout }).on("line", onLine)
 }
-const waitFor = <A>(what: string, ms: number, probe: () => A | undefined | Promise<A | undefined>) =>
-  new Promise<A>((resolve, reject) => {
-    const deadline = Date.now() + ms
-    const tick = async () => {
-      const value = await probe()
-      if (value !== undefined) return resolve(value)
-      if (Date.now() > deadline) return reject(new Error(`${what}: nothing within ${ms} ms`))
-      setTimeout(tick, 50)
-    }
-    void tick()
-  })
 
 /** A plain grpc-js server of bench/ (the baseline, or the floor): prints LISTENING and, on SIGUSR2, SERVED. */
 const startPlain = async (name: string, script: string, scriptArgs: Array<string>): Promise<Server> => {
@@ -202,85 +124,18 @@ const startPlain = async (name: string, script: string, scriptArgs: Array<string
 }
 
 const startService = async (name: string, env: Record<string, string>): Promise<Server> => {
-  const grpcPort = await freePort()
-  const httpPort = await freePort()
-  const [command, rest] = onCore(1, process.execPath, [join(ROOT, "dist", "src", "main.js")])
-  const child = spawn(command, rest, {
-    // An empty working directory: no stray .env; only the environment below.
-    cwd: mkdtempSync(join(work, "service-")),
-    env: {
-      PATH: process.env.PATH ?? "",
-      GRPC_SERVER_URL: `127.0.0.1:${grpcPort}`,
-      HTTP_SERVER_URL: `127.0.0.1:${httpPort}`,
-      DATABASE_DSN: databaseUrl,
-      REDIS_ADDR: redisUrl.host,
-      ...(redisUrl.password ? { REDIS_PASSWORD: decodeURIComponent(redisUrl.password) } : {}),
-      ...(redisUrl.pathname.length > 1 ? { REDIS_DB: redisUrl.pathname.slice(1) } : {}),
-      REDIS_KEY_PREFIX: `${keyPrefix}${name}:`,
-      LOG_LEVEL: args["log-level"],
-      NODE_OPTIONS: imageNodeOptions,
-      ...env
-    },
-    stdio: ["ignore", "ignore", "inherit"]
-  })
-  started.push(child)
-  await waitFor(`${name} ready`, 60_000, () =>
-    child.exitCode !== null
-      ? Promise.reject(new Error(`${name} exited with ${child.exitCode}`))
-      : fetch(`http://127.0.0.1:${httpPort}/readyz`)
-          .then((response) => (response.status === 200 ? true : undefined))
-          .catch(() => undefined)
-  )
+  const service = await startCompiled(name, { LOG_LEVEL: args["log-level"], ...env })
   return {
     name,
-    child,
-    grpcPort,
-    counts: async () => {
-      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
-      const counts: Record<string, number> = {}
-      for (const match of text.matchAll(/^grpc_requests_total\{([^}]*)\} (\S+)$/gm)) {
-        const labels = match[1] ?? ""
-        const status = /status="([^"]*)"/.exec(labels)?.[1]
-        if (labels.includes(`method="${METHOD}"`) && status) counts[status] = Number(match[2])
-      }
-      return counts
-    }
+    child: service.child,
+    grpcPort: service.grpcPort,
+    counts: async () => grpcCounts(await service.metrics())
   }
 }
 
-/** A port free on loopback now (the service is told to listen on it: its "listening" lines are at info level). */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createNetServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      probe.close(() => resolve(port))
-    })
-  })
-
 // ---------------------------------------------------------------- h2load
 
-/** A gRPC request: the 5-byte frame header (uncompressed, length) and SayHelloRequest { user_id = 1 (varint) }. */
-const bodyFile = (userId: bigint) => {
-  const varint: Array<number> = []
-  let rest = userId
-  do {
-    const byte = Number(rest & 0x7fn)
-    rest >>= 7n
-    varint.push(rest > 0n ? byte | 0x80 : byte)
-  } while (rest > 0n)
-  const message = Buffer.from([0x08, ...varint])
-  const frame = Buffer.alloc(5 + message.length)
-  frame.writeUInt8(0, 0)
-  frame.writeUInt32BE(message.length, 1)
-  message.copy(frame, 5)
-  const path = join(work, `say-hello-${userId}.bin`)
-  writeFileSync(path, frame)
-  return path
-}
-const bodies = { hit: bodyFile(HIT_USER), miss: bodyFile(MISSING_USER) }
+const bodies = { hit: sayHelloBody(HIT_USER), miss: sayHelloBody(MISSING_USER) }
 
 interface Load {
   readonly requests: number
