@@ -1,8 +1,8 @@
-import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { afterAll, inject } from "vitest"
 import { startFaultProxy } from "../support/FaultProxy.js"
+import { blockedQueries, holdUsersTable } from "../support/locks.js"
 import { pollUntil } from "../support/poll.js"
 import { portOf, startLoadClient, startService, stopAll } from "../support/process.js"
 import { SeededDatabase } from "../support/service.js"
@@ -81,30 +81,6 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "90 seconds" })("lif
   // In-flight calls are made to wait in Postgres behind a table lock held by the test, so that they are really
   // in flight when the signal arrives. Needs a Postgres server (PGlite has one backend).
   describe.runIf(inject("postgresSource") !== "embedded")("shutdown", () => {
-    const holdUsersTable = Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const release = yield* Deferred.make<void>()
-      const locked = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(
-        sql.withTransaction(
-          sql`LOCK TABLE users IN ACCESS EXCLUSIVE MODE`.pipe(
-            Effect.zipRight(Deferred.succeed(locked, undefined)),
-            Effect.zipRight(Deferred.await(release))
-          )
-        )
-      )
-      yield* Deferred.await(locked)
-      return { release: Deferred.succeed(release, undefined).pipe(Effect.zipRight(Fiber.join(holder)), Effect.orDie) }
-    })
-
-    const blockedQueries = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<{ n: number }>`
-        SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM users WHERE id > $1%'`.pipe(
-        Effect.map((rows) => rows[0]?.n ?? 0)
-      )
-    )
-
     it.scoped(
       "SIGTERM under load: every call in flight at the signal completes OK, later ones are refused, exit 0",
       () =>

@@ -52,27 +52,38 @@ const tally = (codes: ReadonlyArray<number>) => {
 const sameCounts = (a: Record<string, number>, b: Record<string, number>) =>
   [...new Set([...Object.keys(a), ...Object.keys(b)])].every((code) => (a[code] ?? 0) === (b[code] ?? 0))
 
+/** The service as `npm start` runs it, on the suite's database, with `env` on top; ready, and where it listens. */
+const serviceProcess = (env: Record<string, string>) =>
+  Effect.gen(function* () {
+    const { url } = yield* FreshDatabaseUrl
+    const service = startService({
+      GRPC_SERVER_URL: "127.0.0.1:0",
+      HTTP_SERVER_URL: "127.0.0.1:0",
+      DATABASE_DSN: Redacted.value(url),
+      DATABASE_MIGRATE: "false",
+      LOG_LEVEL: "info",
+      ...env
+    })
+    const logged = (text: string, ms: number) =>
+      Effect.promise(() => service.waitForLog((line) => line.message === text, ms))
+    yield* logged("Service ready", 30_000)
+    const grpcPort = portOf(yield* logged("gRPC server listening", 1000))
+    const httpPort = portOf(yield* logged("HTTP server listening", 1000))
+    return { service, grpcPort, httpPort }
+  })
+
 layer(SeededDatabase, { excludeTestServices: true, timeout: "120 seconds" })("overload", (it) => {
   it.scoped(
     "8× overload: no INTERNAL, shed with RESOURCE_EXHAUSTED, probes keep answering, server counts = client counts",
     () =>
       Effect.gen(function* () {
-        const { url } = yield* FreshDatabaseUrl
-        const service = startService({
-          GRPC_SERVER_URL: "127.0.0.1:0",
-          HTTP_SERVER_URL: "127.0.0.1:0",
-          DATABASE_DSN: Redacted.value(url),
-          DATABASE_MIGRATE: "false",
+        const { service, grpcPort, httpPort } = yield* serviceProcess({
           MAX_IN_FLIGHT: "16",
           // Every caller's call reaches the server (by default a connection may hold only a quarter of the limit,
           // and the rest would wait in the client): this test is about what the server does with the excess.
-          GRPC_MAX_CONCURRENT_STREAMS: "1000",
-          LOG_LEVEL: "info"
+          GRPC_MAX_CONCURRENT_STREAMS: "1000"
         })
         const ready = (text: string) => (line: Record<string, unknown>) => line.message === text
-        yield* Effect.promise(() => service.waitForLog(ready("Service ready"), 30_000))
-        const grpcPort = portOf(yield* Effect.promise(() => service.waitForLog(ready("gRPC server listening"), 1000)))
-        const httpPort = portOf(yield* Effect.promise(() => service.waitForLog(ready("HTTP server listening"), 1000)))
         const metricsText = Effect.promise(() =>
           fetch(`http://127.0.0.1:${httpPort}/metrics`).then((response) => response.text())
         )
@@ -166,18 +177,7 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "120 seconds" })("ov
     "by default one connection holds a quarter of MAX_IN_FLIGHT: 8× callers on it wait in the client, none refused",
     () =>
       Effect.gen(function* () {
-        const { url } = yield* FreshDatabaseUrl
-        const service = startService({
-          GRPC_SERVER_URL: "127.0.0.1:0",
-          HTTP_SERVER_URL: "127.0.0.1:0",
-          DATABASE_DSN: Redacted.value(url),
-          DATABASE_MIGRATE: "false",
-          MAX_IN_FLIGHT: "64",
-          LOG_LEVEL: "info"
-        })
-        const ready = (text: string) => (line: Record<string, unknown>) => line.message === text
-        yield* Effect.promise(() => service.waitForLog(ready("Service ready"), 30_000))
-        const grpcPort = portOf(yield* Effect.promise(() => service.waitForLog(ready("gRPC server listening"), 1000)))
+        const { grpcPort } = yield* serviceProcess({ MAX_IN_FLIGHT: "64" })
         // 512 closed-loop callers on one channel (one connection), for 3 s; deadlines long enough for a busy machine.
         const load = startLoadClient({
           port: grpcPort,

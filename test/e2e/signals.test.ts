@@ -1,10 +1,10 @@
-import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import type { ServiceError } from "@grpc/grpc-js"
-import { Deferred, Effect, Fiber, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { afterAll, inject } from "vitest"
 import type { ListUsersResponse } from "../../src/adapters/grpc/generated/users/v1/users.js"
 import { clientsFor } from "../support/grpc.js"
+import { blockedQueries, holdUsersTable } from "../support/locks.js"
 import { pollUntil } from "../support/poll.js"
 import { messagesOf, portOf, type ServiceProcess, startService, stopAll } from "../support/process.js"
 import { SeededDatabase } from "../support/service.js"
@@ -46,29 +46,6 @@ const indexOf = (messages: ReadonlyArray<string>, ...texts: ReadonlyArray<string
   messages.findIndex((m) => texts.includes(m))
 
 // A call is held in flight by a table lock the test holds (as in lifecycle.test.ts): needs a Postgres server.
-const holdUsersTable = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  const release = yield* Deferred.make<void>()
-  const locked = yield* Deferred.make<void>()
-  const holder = yield* Effect.fork(
-    sql.withTransaction(
-      sql`LOCK TABLE users IN ACCESS EXCLUSIVE MODE`.pipe(
-        Effect.zipRight(Deferred.succeed(locked, undefined)),
-        Effect.zipRight(Deferred.await(release))
-      )
-    )
-  )
-  yield* Deferred.await(locked)
-  return { release: Deferred.succeed(release, undefined).pipe(Effect.zipRight(Fiber.join(holder)), Effect.orDie) }
-})
-
-const blockedQueries = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ n: number }>`
-    SELECT count(*)::int AS n FROM pg_stat_activity
-    WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM users WHERE id > $1%'`.pipe(
-    Effect.map((rows) => rows[0]?.n ?? 0)
-  )
-)
 
 /** A ListUsers call started now; resolves with its status code and when the client saw it. */
 const stuckCall = (port: number) =>
