@@ -1,6 +1,6 @@
 import { HttpServer } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
-import { credentials, Metadata } from "@grpc/grpc-js"
+import { credentials, Metadata, status } from "@grpc/grpc-js"
 import { ConfigProvider, Context, Duration, Effect, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
 import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
 import {
@@ -12,7 +12,8 @@ import { loadMigrations, runMigrations } from "../../src/adapters/postgres/Migra
 import { PgDatabaseLive } from "../../src/adapters/postgres/PgDatabase.js"
 import { loadConfig } from "../../src/app/Main.js"
 import { ServiceLive } from "../../src/app/Service.js"
-import { unary } from "../support/grpc.js"
+import { clientsFor, unary, within } from "../support/grpc.js"
+import { captureLogs } from "../support/logs.js"
 import { pollUntil } from "../support/poll.js"
 import { type RedisServer, startRedisServer } from "../support/RedisServer.js"
 import { PostgresProxy, serviceBehindPostgresProxy, serviceOnHarness } from "../support/service.js"
@@ -212,6 +213,8 @@ const UnmigratedClient = Layer.unwrapEffect(
   )
 )
 
+const unmigratedLogs = captureLogs()
+
 const UnmigratedService = Layer.unwrapEffect(
   Effect.gen(function* () {
     const { url, source } = yield* FreshDatabaseUrl
@@ -226,7 +229,7 @@ const UnmigratedService = Layer.unwrapEffect(
     const config = yield* loadConfig.pipe(
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(settings))))
     )
-    return ServiceLive(config)
+    return ServiceLive(config).pipe(Layer.provide(unmigratedLogs.layer))
   }).pipe(Effect.orDie)
 ).pipe(Layer.provideMerge(UnmigratedClient), Layer.provideMerge(HarnessDatabaseUrl))
 
@@ -247,6 +250,16 @@ layer(UnmigratedService, { excludeTestServices: true, timeout: "60 seconds" })("
         `schema at 0, needs ${needed} (run npm run db:migrate, or DATABASE_MIGRATE=true)`
       )
       assert.strictEqual((yield* http("/startupz")).status, 200)
+      // A call meanwhile: UNAVAILABLE (not a client error, not INTERNAL), and the log line says why.
+      const { greeter } = yield* clientsFor((yield* GrpcServer).port)
+      const call = yield* Effect.flip(unary((cb) => greeter.sayHello({ userId: 1n }, ...within(5000), cb)))
+      assert.strictEqual(call.code, status.UNAVAILABLE)
+      const line = yield* pollUntil(
+        Effect.sync(() => unmigratedLogs.entries.find((e) => e.message === "gRPC request failed")),
+        (entry) => entry !== undefined,
+        "5 seconds"
+      )
+      assert.include(String(line?.error), 'relation "users" does not exist')
 
       yield* runMigrations.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
       const migratedAt = performance.now()
