@@ -947,6 +947,7 @@ export const DeleteUserResponse: MessageFns<DeleteUserResponse> = {
 /**
  * User management. Errors use the standard gRPC status codes:
  * INVALID_ARGUMENT (the message names the field), NOT_FOUND, ALREADY_EXISTS (email taken),
+ * FAILED_PRECONDITION (the stored data refuses the change), RESOURCE_EXHAUSTED (overloaded; retry later),
  * UNAVAILABLE (a dependency is down), DEADLINE_EXCEEDED, INTERNAL (a bug; details only in the server log).
  */
 export type UserServiceService = typeof UserServiceService;
