@@ -88,10 +88,12 @@ const readyz = http("/readyz")
 layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("health", (it) => {
   it.scoped("probes: /livez, /startupz and /readyz with every check; JSON 404 and 405", () =>
     Effect.gen(function* () {
-      yield* pollUntil(readyz, (r) => r.status === 200)
+      // Ready with every check passing. Polled: on a machine with both cores busy a 50 ms Redis PING can time out
+      // now and then (degraded, still 200), and the next check passes.
+      const ready = yield* pollUntil(readyz, (r) => r.status === 200 && r.body.status === "ready", "20 seconds")
       assert.deepStrictEqual(yield* http("/livez"), { status: 200, body: { status: "ok" } })
       assert.deepStrictEqual(yield* http("/startupz"), { status: 200, body: { status: "started" } })
-      assert.deepStrictEqual(yield* readyz, {
+      assert.deepStrictEqual(ready, {
         status: 200,
         body: { status: "ready", details: { audit_log: "ok", cache: "ok", database: "ok", database_breaker: "ok" } }
       })
