@@ -4,24 +4,13 @@ import { afterAll, inject } from "vitest"
 import { startFaultProxy } from "../support/FaultProxy.js"
 import { blockedQueries, holdUsersTable } from "../support/locks.js"
 import { pollUntil } from "../support/poll.js"
-import { portOf, startLoadClient, startService, stopAll } from "../support/process.js"
+import { message, portOf, serviceOn, startLoadClient, stopAll } from "../support/process.js"
 import { SeededDatabase } from "../support/service.js"
 import { FreshDatabaseUrl } from "../support/TestDatabase.js"
 
 afterAll(stopAll)
 
 type Line = Record<string, unknown>
-const message = (text: string) => (line: Line) => line.message === text
-
-/** The service process on the suite's database (or a proxy in front of it), on free ports. */
-const serviceOn = (dsn: string, env: Record<string, string> = {}) =>
-  startService({
-    GRPC_SERVER_URL: "127.0.0.1:0",
-    HTTP_SERVER_URL: "127.0.0.1:0",
-    DATABASE_DSN: dsn,
-    DATABASE_MIGRATE: "false",
-    ...env
-  })
 
 const httpPortOf = (line: Line) => Number(String(line.address).split(":").at(-1))
 const probe = (port: number, path: string) =>

@@ -16,7 +16,7 @@ import { PrometheusLive } from "../../src/adapters/observability/Prometheus.js"
 import { MetricsEndpoint } from "../../src/ports/RequestMetrics.js"
 import { clientsFor, unary, within } from "../support/grpc.js"
 import { pollUntil } from "../support/poll.js"
-import { portOf, startLoadClient, startService, stopAll } from "../support/process.js"
+import { portOf, serviceOn, startLoadClient, stopAll } from "../support/process.js"
 import { SeededDatabase } from "../support/service.js"
 import { FreshDatabaseUrl } from "../support/TestDatabase.js"
 
@@ -56,14 +56,7 @@ const sameCounts = (a: Record<string, number>, b: Record<string, number>) =>
 const serviceProcess = (env: Record<string, string>) =>
   Effect.gen(function* () {
     const { url } = yield* FreshDatabaseUrl
-    const service = startService({
-      GRPC_SERVER_URL: "127.0.0.1:0",
-      HTTP_SERVER_URL: "127.0.0.1:0",
-      DATABASE_DSN: Redacted.value(url),
-      DATABASE_MIGRATE: "false",
-      LOG_LEVEL: "info",
-      ...env
-    })
+    const service = serviceOn(Redacted.value(url), { LOG_LEVEL: "info", ...env })
     const logged = (text: string, ms: number) =>
       Effect.promise(() => service.waitForLog((line) => line.message === text, ms))
     yield* logged("Service ready", 30_000)

@@ -6,14 +6,11 @@ import type { ListUsersResponse } from "../../src/adapters/grpc/generated/users/
 import { clientsFor } from "../support/grpc.js"
 import { blockedQueries, holdUsersTable } from "../support/locks.js"
 import { pollUntil } from "../support/poll.js"
-import { messagesOf, portOf, type ServiceProcess, startService, stopAll } from "../support/process.js"
+import { message, messagesOf, portOf, type ServiceProcess, serviceOn, stopAll } from "../support/process.js"
 import { SeededDatabase } from "../support/service.js"
 import { FreshDatabaseUrl } from "../support/TestDatabase.js"
 
 afterAll(stopAll)
-
-type Line = Record<string, unknown>
-const message = (text: string) => (line: Line) => line.message === text
 
 const DRAINING = "Not ready: draining"
 const COMPLETE = "Shutdown complete"
@@ -24,16 +21,6 @@ const GRPC_END = [
   "gRPC calls still running at the shutdown timeout were cut",
   "gRPC drain cut short by a second signal"
 ]
-
-/** The service process on the suite's database, on free ports. */
-const serviceOn = (dsn: string, env: Record<string, string> = {}) =>
-  startService({
-    GRPC_SERVER_URL: "127.0.0.1:0",
-    HTTP_SERVER_URL: "127.0.0.1:0",
-    DATABASE_DSN: dsn,
-    DATABASE_MIGRATE: "false",
-    ...env
-  })
 
 const readyPort = (service: ServiceProcess) =>
   Effect.promise(async () => {

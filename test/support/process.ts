@@ -99,3 +99,19 @@ export const messagesOf = (service: ServiceProcess): ReadonlyArray<string> =>
 
 /** The port in a "gRPC server listening" line's address ("127.0.0.1:43121"). */
 export const portOf = (line: Record<string, unknown>): number => Number(String(line.address).split(":").at(-1))
+
+/** Matches a log line by its message. */
+export const message =
+  (text: string) =>
+  (line: Record<string, unknown>): boolean =>
+    line.message === text
+
+/** The service process on a database (the suite's, or a proxy in front of it), on free ports, with `env` on top. */
+export const serviceOn = (dsn: string, env: Record<string, string> = {}) =>
+  startService({
+    GRPC_SERVER_URL: "127.0.0.1:0",
+    HTTP_SERVER_URL: "127.0.0.1:0",
+    DATABASE_DSN: dsn,
+    DATABASE_MIGRATE: "false",
+    ...env
+  })
