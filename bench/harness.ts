@@ -38,15 +38,20 @@ export const onCore = (core: number, command: string, rest: Array<string>): [str
 export const imageNodeOptions =
   /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1] ?? ""
 
-/** Polls `probe` every 50 ms until it gives a value, failing after `ms`. */
+/** Polls `probe` every 50 ms until it gives a value, failing after `ms` or as soon as `probe` fails. */
 export const waitFor = <A>(what: string, ms: number, probe: () => A | undefined | Promise<A | undefined>) =>
   new Promise<A>((resolve, reject) => {
     const deadline = Date.now() + ms
     const tick = async () => {
-      const value = await probe()
-      if (value !== undefined) return resolve(value)
-      if (Date.now() > deadline) return reject(new Error(`${what}: nothing within ${ms} ms`))
-      setTimeout(tick, 50)
+      try {
+        const value = await probe()
+        if (value !== undefined) return resolve(value)
+        if (Date.now() > deadline) return reject(new Error(`${what}: nothing within ${ms} ms`))
+        setTimeout(tick, 50)
+      } catch (error) {
+        // E.g. the service exited: the caller's clean-up must run, not an unhandled rejection.
+        reject(error)
+      }
     }
     void tick()
   })
