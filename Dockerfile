@@ -38,4 +38,7 @@ COPY --chown=node:node proto ./proto
 USER node
 EXPOSE 4000 5000
 # The process handles SIGTERM itself (graceful shutdown); node runs as PID 1 without a shell in between.
-CMD ["node", "dist/src/main.js"]
+# --single-threaded-gc: with one CPU (the limit of deploy/k8s) V8's parallel GC helpers only compete with the main
+# thread, and their pauses are what a probe waits behind under load (docs/performance.md#overload). It is not
+# allowed in NODE_OPTIONS. With several CPUs per replica, drop it.
+CMD ["node", "--single-threaded-gc", "dist/src/main.js"]

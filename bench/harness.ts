@@ -34,9 +34,13 @@ export const pinned = availableParallelism() >= 2 && has("taskset", "-c", "0", "
 export const onCore = (core: number, command: string, rest: Array<string>): [string, Array<string>] =>
   pinned ? ["taskset", ["-c", String(core), command, ...rest]] : [command, rest]
 
-// The service runs as the container image runs it: with the image's NODE_OPTIONS (the heap size).
-export const imageNodeOptions =
-  /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1] ?? ""
+// The service runs as the container image runs it: with the image's NODE_OPTIONS (the heap size) and the node flags
+// of its CMD (["node", "--flag", ..., "dist/src/main.js"]).
+const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8")
+export const imageNodeOptions = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? ""
+export const imageNodeFlags = [
+  ...(/^CMD \["node", (.*)"dist\/src\/main\.js"\]/m.exec(dockerfile)?.[1] ?? "").matchAll(/"(--[^"]+)"/g)
+].map((match) => match[1] ?? "")
 
 /** Polls `probe` every 50 ms until it gives a value, failing after `ms` or as soon as `probe` fails. */
 export const waitFor = <A>(what: string, ms: number, probe: () => A | undefined | Promise<A | undefined>) =>
@@ -156,7 +160,7 @@ export const openBench = async (name: string) => {
   const startService = async (service: string, env: Record<string, string>): Promise<RunningService> => {
     const grpcPort = await freePort()
     const httpPort = await freePort()
-    const [command, rest] = onCore(1, process.execPath, [join(ROOT, "dist", "src", "main.js")])
+    const [command, rest] = onCore(1, process.execPath, [...imageNodeFlags, join(ROOT, "dist", "src", "main.js")])
     const child = spawn(command, rest, {
       // An empty working directory: no stray .env; only the environment below.
       cwd: mkdtempSync(join(work, "service-")),
