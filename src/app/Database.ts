@@ -3,6 +3,7 @@ import { Duration, Effect, Either, Layer, Option, Redacted, Schedule, type Scope
 import { startEmbeddedPostgres } from "../adapters/pglite/EmbeddedPostgres.js"
 import { loadMigrations, runMigrations } from "../adapters/postgres/Migrations.js"
 import { PgDatabaseLive } from "../adapters/postgres/PgDatabase.js"
+import { sqlStateOf } from "../adapters/postgres/PgGuard.js"
 import { seedUsers } from "../adapters/postgres/Seeds.js"
 import { describeError } from "../domain/describeError.js"
 import { HealthChecks } from "../ports/HealthChecks.js"
@@ -23,8 +24,7 @@ const describeUrl = (url: Redacted.Redacted<string>): string => {
 }
 
 /** Postgres's "undefined_table": the migrations table is not there, so no migration was ever applied. */
-const isUndefinedTable = (error: SqlError.SqlError): boolean =>
-  typeof error.cause === "object" && error.cause !== null && "code" in error.cause && error.cause.code === "42P01"
+const isUndefinedTable = (error: SqlError.SqlError): boolean => sqlStateOf(error.cause) === "42P01"
 
 /**
  * The schema version the database is at: the highest migration applied (the migrator's own table,

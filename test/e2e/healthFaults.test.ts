@@ -1,7 +1,7 @@
 import { HttpServer } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
 import { credentials, Metadata, status } from "@grpc/grpc-js"
-import { ConfigProvider, Context, Duration, Effect, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
 import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
 import {
   type HealthCheckResponse,
@@ -9,7 +9,6 @@ import {
   HealthCheckResponse_ServingStatus as Serving
 } from "../../src/adapters/grpc/generated/grpc/health/v1/health.js"
 import { loadMigrations, runMigrations } from "../../src/adapters/postgres/Migrations.js"
-import { PgDatabaseLive } from "../../src/adapters/postgres/PgDatabase.js"
 import { loadConfig } from "../../src/app/Main.js"
 import { ServiceLive } from "../../src/app/Service.js"
 import { clientsFor, unary, within } from "../support/grpc.js"
@@ -17,7 +16,7 @@ import { captureLogs } from "../support/logs.js"
 import { pollUntil } from "../support/poll.js"
 import { type RedisServer, startRedisServer } from "../support/RedisServer.js"
 import { PostgresProxy, serviceBehindPostgresProxy, serviceOnHarness } from "../support/service.js"
-import { FreshDatabaseUrl, HarnessDatabaseUrl } from "../support/TestDatabase.js"
+import { DatabaseClient, FreshDatabaseUrl, HarnessDatabaseUrl } from "../support/TestDatabase.js"
 
 // Every probe must answer within HEALTH_CHECK_TIMEOUT plus a small margin, whatever a dependency does. The bound
 // asserted is generous (the machine may be loaded); the figures measured are printed.
@@ -200,18 +199,7 @@ layer(RedisService, { excludeTestServices: true, timeout: "60 seconds" })("healt
 // becomes ready once the migrations are applied.
 
 /** The test's own connection to the fresh, empty database (not migrated). */
-const UnmigratedClient = Layer.unwrapEffect(
-  Effect.map(FreshDatabaseUrl, ({ url, source }) =>
-    PgDatabaseLive({
-      url,
-      maxConnections: source === "embedded" ? 1 : 2,
-      idleTimeout: Duration.seconds(30),
-      connectTimeout: Duration.seconds(5),
-      connectionTTL: Duration.minutes(10),
-      statementTimeout: Duration.seconds(5)
-    })
-  )
-)
+const UnmigratedClient = DatabaseClient({ embedded: 1, server: 2 })
 
 const unmigratedLogs = captureLogs()
 

@@ -47,24 +47,27 @@ export const HarnessDatabaseUrl = Layer.suspend(() => {
   return adminUrl === "" ? EmbeddedDatabaseUrl : onServer(adminUrl, inject("postgresSource"))
 })
 
-/** A migrated SqlClient on the given fresh database. */
-export const migratedClient = (database: Layer.Layer<FreshDatabaseUrl>) =>
+/** The test's own SqlClient on the suite's fresh database (FreshDatabaseUrl), as it is: not migrated. */
+export const DatabaseClient = (maxConnections: { readonly embedded: number; readonly server: number }) =>
   Layer.unwrapEffect(
     Effect.map(FreshDatabaseUrl, ({ url, source }) =>
-      // Quiet only the migration itself: a log-level Layer here would leak into every layer built after it.
-      Layer.effectDiscard(runMigrations.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).pipe(
-        Layer.provideMerge(
-          PgDatabaseLive({
-            url,
-            maxConnections: source === "embedded" ? 4 : 5,
-            idleTimeout: Duration.seconds(30),
-            connectTimeout: Duration.seconds(5),
-            connectionTTL: Duration.minutes(10),
-            statementTimeout: Duration.seconds(5)
-          })
-        )
-      )
+      PgDatabaseLive({
+        url,
+        maxConnections: source === "embedded" ? maxConnections.embedded : maxConnections.server,
+        idleTimeout: Duration.seconds(30),
+        connectTimeout: Duration.seconds(5),
+        connectionTTL: Duration.minutes(10),
+        statementTimeout: Duration.seconds(5)
+      })
     )
-  ).pipe(Layer.provideMerge(database))
+  )
+
+/** A migrated SqlClient on the given fresh database. */
+export const migratedClient = (database: Layer.Layer<FreshDatabaseUrl>) =>
+  // Quiet only the migration itself: a log-level Layer here would leak into every layer built after it.
+  Layer.effectDiscard(runMigrations.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).pipe(
+    Layer.provideMerge(DatabaseClient({ embedded: 4, server: 5 })),
+    Layer.provideMerge(database)
+  )
 
 export type MigratedClient = SqlClient.SqlClient | PgClient.PgClient | FreshDatabaseUrl
