@@ -30,7 +30,7 @@ export const batchSizes = Metric.histogram(
 type Result = Exit.Exit<Option.Option<User>, StorageError>
 
 interface Waiter {
-  readonly resume: (result: Result) => void
+  readonly resume: (result: Effect.Effect<Option.Option<User>, StorageError>) => void
   readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
   /** Called when the caller's fiber ends before its answer came. */
   readonly gone: () => void
@@ -42,6 +42,7 @@ interface Batch {
   /** Callers still waiting on any id of this batch; when it drops to 0 the batch is cancelled. */
   waiters: number
   fiber: Fiber.RuntimeFiber<unknown> | undefined
+  /** Settled, or being interrupted because every caller left: new lookups of its ids start a batch of their own. */
   done: boolean
   readonly parent: Option.Option<Tracer.AnySpan>
 }
@@ -100,15 +101,22 @@ export const makeUserLoader = Effect.gen(function* () {
       return results
     })
 
-  const settle = (batch: Batch, outcome: Exit.Exit<Map<UserId, Result>>) => {
+  /** From now on, lookups of the batch's ids do not join it. */
+  const close = (batch: Batch) => {
     batch.done = true
+    for (const id of batch.waiting.keys()) if (inFlight.get(id) === batch) inFlight.delete(id)
+  }
+
+  const settle = (batch: Batch, outcome: Exit.Exit<Map<UserId, Result>>) => {
+    close(batch)
+    const interrupted = Exit.isInterrupted(outcome)
     for (const [id, waiting] of batch.waiting) {
-      if (inFlight.get(id) === batch) inFlight.delete(id)
       const result = Exit.isSuccess(outcome) ? outcome.value.get(id) : undefined
       const exit = result ?? Exit.failCause(Exit.isFailure(outcome) ? outcome.cause : Cause.empty)
       for (const waiter of waiting.splice(0)) {
         waiter.fiber.removeObserver(waiter.gone)
-        waiter.resume(exit)
+        // A caller still here never inherits another caller's cancellation: it looks the id up again.
+        waiter.resume(interrupted ? findById(id) : exit)
       }
     }
   }
@@ -127,10 +135,13 @@ export const makeUserLoader = Effect.gen(function* () {
     batch.fiber = runFork(Effect.onExit(traced, (exit) => Effect.sync(() => settle(batch, exit))))
   }
 
-  // The last caller gone: nobody wants the result, so stop the work (and cancel its query).
+  // The last caller gone: nobody wants the result, so stop the work (and cancel its query). The batch is closed
+  // at once: a lookup arriving while the interruption is under way starts afresh instead of joining a batch that
+  // can only end interrupted (which would answer a caller that did not cancel with CANCELLED).
   const leave = (batch: Batch) => {
     batch.waiters -= 1
     if (batch.waiters > 0 || batch.done) return
+    close(batch)
     if (batch.fiber === undefined) {
       if (collecting === batch) collecting = undefined
       settle(batch, Exit.interrupt(FiberId.none))

@@ -123,6 +123,31 @@ describe("UserLoader", () => {
       )
     }).pipe(Effect.provide(usersOn(tools)))
   })
+
+  it.live("a lookup that arrives while an abandoned load is being interrupted is answered, not cancelled", () => {
+    const tools = instrumented(seed)
+    return Effect.gen(function* () {
+      const users = yield* Users
+      // The query cannot be stopped at once (a cancel in flight): its interruption waits for the gate.
+      const { gate, started } = yield* tools.holdWith({ uninterruptibly: true })
+      const lone = yield* Effect.fork(users.get(8n))
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(lone)
+      // The only caller has gone, and the load is being stopped. A new caller of the same id must not join it.
+      const late = yield* Effect.fork(users.get(8n))
+      yield* pollUntil(
+        Effect.sync(() => tools.stats.queries.length),
+        (n) => n === 2,
+        "2 seconds"
+      )
+      yield* Deferred.succeed(gate, undefined)
+      const exit = yield* Fiber.await(late)
+      assert.deepStrictEqual(
+        Exit.map(exit, (user) => user.name),
+        Exit.succeed("User 8")
+      )
+    }).pipe(Effect.provide(usersOn(tools)))
+  })
 })
 
 // A reader misses and reads the row; before its fill lands, a writer commits and invalidates. The late fill

@@ -12,6 +12,7 @@ export const instrumented = (seed: ReadonlyArray<{ readonly name: string; readon
   const stats = { queries: [] as Array<ReadonlyArray<UserId>>, cacheRoundTrips: 0 }
   let gate: Deferred.Deferred<void> | undefined
   let started: Deferred.Deferred<void> | undefined
+  let stubborn = false
   const repository = Layer.effect(
     UserRepository,
     Effect.map(UserRepository, (inner) =>
@@ -24,7 +25,7 @@ export const instrumented = (seed: ReadonlyArray<{ readonly name: string; readon
             stats.queries.push(ids)
             const rows = yield* inner.findByIds(ids)
             if (started) yield* Deferred.succeed(started, undefined)
-            if (gate) yield* Deferred.await(gate)
+            if (gate) yield* stubborn ? Effect.uninterruptible(Deferred.await(gate)) : Deferred.await(gate)
             return rows
           })
       })
@@ -44,10 +45,14 @@ export const instrumented = (seed: ReadonlyArray<{ readonly name: string; readon
         })
       )
     ).pipe(Layer.provide(cache))
-  const hold = Effect.gen(function* () {
-    gate = yield* Deferred.make<void>()
-    started = yield* Deferred.make<void>()
-    return { gate, started }
-  })
-  return { stats, repository, countCache, hold }
+  /** Holds the next reads at a gate; `uninterruptibly`: an interruption of the read waits for the gate too. */
+  const holdWith = (options: { readonly uninterruptibly: boolean }) =>
+    Effect.gen(function* () {
+      gate = yield* Deferred.make<void>()
+      started = yield* Deferred.make<void>()
+      stubborn = options.uninterruptibly
+      return { gate, started }
+    })
+  const hold = holdWith({ uninterruptibly: false })
+  return { stats, repository, countCache, hold, holdWith }
 }
