@@ -33,9 +33,10 @@ export const AuditedUsersLive = Layer.effect(
   Effect.gen(function* () {
     const users = yield* Users
     const log = yield* AuditLog
-    const record = (userId: UserId, action: AuditAction) =>
+    // A write retried with its idempotency key is recorded once (the key is recorded with the entry).
+    const record = (userId: UserId, action: AuditAction, idempotencyKey: string | undefined) =>
       log
-        .record(userId, action)
+        .record(userId, action, idempotencyKey)
         .pipe(
           Effect.catchAll((error) =>
             Effect.logWarning("audit entry not recorded").pipe(
@@ -45,15 +46,18 @@ export const AuditedUsersLive = Layer.effect(
         )
     return Users.make({
       ...users,
-      create: (request) => Effect.tap(users.create(request), (user) => record(user.id, "created")),
+      create: (request) =>
+        Effect.tap(users.create(request), (user) => record(user.id, "created", request.idempotencyKey)),
       update: (request) =>
         Effect.tap(users.update(request), (user) =>
-          request.name === undefined && request.email === undefined ? Effect.void : record(user.id, "updated")
+          request.name === undefined && request.email === undefined
+            ? Effect.void
+            : record(user.id, "updated", request.idempotencyKey)
         ),
-      delete: (rawId) =>
-        Effect.tap(users.delete(rawId), () =>
-          // delete succeeded, so rawId was a valid UserId.
-          record(UserId.make(rawId), "deleted")
+      delete: (request) =>
+        Effect.tap(users.delete(request), () =>
+          // delete succeeded, so the id was a valid UserId.
+          record(UserId.make(request.id), "deleted", request.idempotencyKey)
         )
     })
   })

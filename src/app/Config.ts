@@ -212,7 +212,8 @@ export const AppConfig = Config.all({
     poolMaxWaiting: intInRange("DATABASE_POOL_MAX_WAITING", 0, 100_000).pipe(Config.withDefault(50)),
     breakerThreshold: intInRange("DATABASE_BREAKER_THRESHOLD", 1, 1000).pipe(Config.withDefault(5)),
     breakerReset: duration("DATABASE_BREAKER_RESET").pipe(Config.withDefault(Duration.seconds(2))),
-    readRetries: intInRange("DATABASE_READ_RETRIES", 0, 10).pipe(Config.withDefault(2))
+    readRetries: intInRange("DATABASE_READ_RETRIES", 0, 10).pipe(Config.withDefault(2)),
+    idempotencyKeyTtl: duration("IDEMPOTENCY_KEY_TTL").pipe(Config.withDefault(Duration.hours(24)))
   }),
   cache: Config.all({
     maxEntries: intInRange("CACHE_MAX_ENTRIES", 1, 10_000_000).pipe(Config.withDefault(10_000)),

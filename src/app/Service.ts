@@ -135,7 +135,7 @@ export const UseCasesLive = (config: AppConfig) =>
       })
     ),
     Layer.provide(
-      Layer.merge(PgUserRepositoryLive, PgAuditLogLive).pipe(
+      Layer.merge(PgUserRepositoryLive({ idempotencyKeyTtl: config.database.idempotencyKeyTtl }), PgAuditLogLive).pipe(
         Layer.provideMerge(PgGuardLive(pgGuardOptions(config.database))),
         Layer.provide(DatabaseLive(config.database))
       )

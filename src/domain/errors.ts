@@ -61,6 +61,20 @@ export class DependencyUnavailable extends Schema.TaggedError<DependencyUnavaila
   }
 }
 
+/**
+ * A write was sent but its outcome could not be known (the connection to the database was lost before the answer,
+ * or the database did not answer within its bound): it may have been applied, or may still be. Not safe to retry
+ * blindly: read first, or retry with the same idempotency key, which applies the write at most once.
+ */
+export class WriteOutcomeUnknown extends Schema.TaggedError<WriteOutcomeUnknown>()("WriteOutcomeUnknown", {
+  operation: Schema.String,
+  cause: Schema.optional(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `the outcome of ${this.operation} is unknown: it may have been applied; retry only with an idempotency key`
+  }
+}
+
 /** Shed: the server is at its in-flight limit, or this caller is over its rate. Retry later. */
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
   reason: Schema.String
@@ -96,9 +110,13 @@ export type AppError =
   | FailedPrecondition
   | DeadlineExceeded
   | DependencyUnavailable
+  | WriteOutcomeUnknown
   | RateLimited
   | Unauthenticated
   | PermissionDenied
 
 /** How storage refuses a call: the store is unavailable, or it refused what the caller sent. */
 export type StorageError = DependencyUnavailable | InvalidArgument | FailedPrecondition
+
+/** How a write can fail besides the data's own conflicts: as a read can, or with an outcome it cannot know. */
+export type WriteError = StorageError | WriteOutcomeUnknown

@@ -18,7 +18,12 @@ export class AuditEntry extends Schema.Class<AuditEntry>("AuditEntry")({
 export class AuditLog extends Context.Tag("effect-microservice/AuditLog")<
   AuditLog,
   {
-    readonly record: (userId: UserId, action: AuditAction) => Effect.Effect<void, StorageError>
+    /** Records one entry; with an idempotency key, at most one entry per key and action, however often retried. */
+    readonly record: (
+      userId: UserId,
+      action: AuditAction,
+      idempotencyKey?: string | undefined
+    ) => Effect.Effect<void, StorageError>
     /** The user's latest `limit` entries, newest first (entries recorded together keep their order). */
     readonly forUser: (userId: UserId, limit: number) => Effect.Effect<ReadonlyArray<AuditEntry>, StorageError>
   }

@@ -23,7 +23,7 @@ const guard = PgGuardLive({
   statementTimeout: Duration.seconds(5),
   maxPending: 100
 }).pipe(Layer.provide(HealthChecksLive))
-const repository = PgUserRepositoryLive.pipe(Layer.provide(guard))
+const repository = PgUserRepositoryLive({ idempotencyKeyTtl: Duration.hours(1) }).pipe(Layer.provide(guard))
 const embedded = migratedClient(EmbeddedDatabaseUrl)
 const harness = migratedClient(HarnessDatabaseUrl)
 
@@ -97,7 +97,7 @@ const shortGuard = PgGuardLive({
   maxPending: 100
 })
 layer(
-  PgUserRepositoryLive.pipe(
+  PgUserRepositoryLive({ idempotencyKeyTtl: Duration.hours(1) }).pipe(
     Layer.provideMerge(shortGuard),
     Layer.provideMerge(HealthChecksLive),
     Layer.provideMerge(Layer.effectDiscard(seedUsers).pipe(Layer.provideMerge(harness)))

@@ -134,12 +134,12 @@ describe("Users", () => {
       const moved = yield* users.update({ id: created.id, email: "caroline@example.com" })
       assert.strictEqual(moved.email, "caroline@example.com")
       assert.strictEqual((yield* users.get(created.id)).email, "caroline@example.com")
-      yield* users.delete(created.id)
+      yield* users.delete({ id: created.id })
       assert.deepStrictEqual(yield* errorOf(users.get(created.id)), {
         tag: "UserNotFound",
         message: `user ${created.id} not found`
       })
-      assert.strictEqual((yield* errorOf(users.delete(created.id))).tag, "UserNotFound")
+      assert.strictEqual((yield* errorOf(users.delete({ id: created.id }))).tag, "UserNotFound")
     }).pipe(Effect.provide(layer()))
   )
 
@@ -152,7 +152,7 @@ describe("Users", () => {
       yield* users.update({ id: 2n, name: "Robert" })
       assert.strictEqual(yield* cached, "Miss")
       assert.strictEqual((yield* users.get(2n)).name, "Robert")
-      yield* users.delete(2n)
+      yield* users.delete({ id: 2n })
       assert.strictEqual(yield* cached, "Miss")
       assert.strictEqual((yield* errorOf(users.get(2n))).tag, "UserNotFound")
     }).pipe(Effect.provide(UseCases(MemoryUserRepositoryLive(seed)).pipe(Layer.provideMerge(cache))))

@@ -22,6 +22,8 @@ export const statusOfError = (error: AppError): EdgeStatus =>
     FailedPrecondition: (e) => ({ grpc: GrpcCode.FAILED_PRECONDITION, http: 400, message: e.message }),
     DeadlineExceeded: (e) => ({ grpc: GrpcCode.DEADLINE_EXCEEDED, http: 504, message: e.message }),
     DependencyUnavailable: (e) => ({ grpc: GrpcCode.UNAVAILABLE, http: 503, message: e.message }),
+    // "May have happened": not UNAVAILABLE, which tells gRPC clients (and their retry policies) a retry is safe.
+    WriteOutcomeUnknown: (e) => ({ grpc: GrpcCode.UNKNOWN, http: 502, message: e.message }),
     RateLimited: (e) => ({ grpc: GrpcCode.RESOURCE_EXHAUSTED, http: 429, message: e.message }),
     Unauthenticated: (e) => ({ grpc: GrpcCode.UNAUTHENTICATED, http: 401, message: e.message }),
     PermissionDenied: (e) => ({ grpc: GrpcCode.PERMISSION_DENIED, http: 403, message: e.message })

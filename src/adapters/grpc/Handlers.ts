@@ -1,3 +1,4 @@
+import type { Metadata } from "@grpc/grpc-js"
 import type { Runtime } from "effect"
 import { Effect } from "effect"
 import { Greeter } from "../../app/Greeter.js"
@@ -12,8 +13,14 @@ const handler = <Req, Res>(
   runtime: Runtime.Runtime<never>,
   policy: UnaryPolicy,
   path: string,
-  handle: (request: Req) => Effect.Effect<Res, AppError>
+  handle: (request: Req, metadata: Metadata) => Effect.Effect<Res, AppError>
 ) => unaryHandler(runtime, path, handle, policy)
+
+/** The `idempotency-key` metadata of a write (docs/resilience.md): its first value, if any. */
+const idempotencyKeyOf = (metadata: Metadata): string | undefined => {
+  const [value] = metadata.get("idempotency-key")
+  return typeof value === "string" ? value : undefined
+}
 
 /** Writes need the write scope when auth is on (AUTH_WRITE_SCOPE); reads need a valid token only. */
 const writes = (policy: UnaryPolicy): UnaryPolicy => ({ ...policy, requiredScope: policy.writeScope })
@@ -43,16 +50,23 @@ export const makeUserServiceHandlers = (runtime: Runtime.Runtime<never>, policy:
           .list({ pageSize: request.pageSize, pageToken: request.pageToken })
           .pipe(Effect.map((page) => ({ users: page.users.map(toWire), nextPageToken: page.nextPageToken })))
       ),
-      createUser: handler(runtime, writes(policy), UserServiceService.createUser.path, (request) =>
-        users.create({ name: request.name, email: request.email }).pipe(Effect.map((user) => ({ user: toWire(user) })))
-      ),
-      updateUser: handler(runtime, writes(policy), UserServiceService.updateUser.path, (request) =>
+      createUser: handler(runtime, writes(policy), UserServiceService.createUser.path, (request, metadata) =>
         users
-          .update({ id: request.id, name: request.name, email: request.email })
+          .create({ name: request.name, email: request.email, idempotencyKey: idempotencyKeyOf(metadata) })
           .pipe(Effect.map((user) => ({ user: toWire(user) })))
       ),
-      deleteUser: handler(runtime, writes(policy), UserServiceService.deleteUser.path, (request) =>
-        users.delete(request.id).pipe(Effect.as({}))
+      updateUser: handler(runtime, writes(policy), UserServiceService.updateUser.path, (request, metadata) =>
+        users
+          .update({
+            id: request.id,
+            name: request.name,
+            email: request.email,
+            idempotencyKey: idempotencyKeyOf(metadata)
+          })
+          .pipe(Effect.map((user) => ({ user: toWire(user) })))
+      ),
+      deleteUser: handler(runtime, writes(policy), UserServiceService.deleteUser.path, (request, metadata) =>
+        users.delete({ id: request.id, idempotencyKey: idempotencyKeyOf(metadata) }).pipe(Effect.as({}))
       )
     })
   )

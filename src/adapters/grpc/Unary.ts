@@ -109,7 +109,7 @@ const goneCode = (deadline: Date | number): GrpcCode => {
 export const unaryHandler = <Req, Res>(
   runtime: Runtime.Runtime<never>,
   path: string,
-  handle: (request: Req) => Effect.Effect<Res, AppError>,
+  handle: (request: Req, metadata: Metadata) => Effect.Effect<Res, AppError>,
   policy: UnaryPolicy
 ): handleUnaryCall<Req, Res> => {
   const metrics = Context.getOrElse(runtime.context, RequestMetrics, () =>
@@ -232,7 +232,7 @@ export const unaryHandler = <Req, Res>(
     const handled: Effect.Effect<Res, AppError> =
       request instanceof MalformedRequest
         ? Effect.fail(new InvalidArgument({ field: "request", reason: "malformed request message" }))
-        : authenticated(policy, call.metadata, handle(call.request), (verified) => {
+        : authenticated(policy, call.metadata, handle(call.request, call.metadata), (verified) => {
             subject = verified
           })
     const fields = () => ({

@@ -23,6 +23,7 @@ const Forbidden = problem("Forbidden", 403)
 const NotFound = problem("NotFound", 404)
 const Conflict = problem("Conflict", 409)
 const TooManyRequests = problem("TooManyRequests", 429)
+const BadGateway = problem("BadGateway", 502)
 const ServiceUnavailable = problem("ServiceUnavailable", 503)
 const GatewayTimeout = problem("GatewayTimeout", 504)
 type Problem = Schema.Schema.Type<
@@ -32,6 +33,7 @@ type Problem = Schema.Schema.Type<
   | typeof NotFound
   | typeof Conflict
   | typeof TooManyRequests
+  | typeof BadGateway
   | typeof ServiceUnavailable
   | typeof GatewayTimeout
 >
@@ -52,6 +54,8 @@ export const toProblem = (error: AppError): Problem => {
       return { _tag: "Conflict", message }
     case 429:
       return { _tag: "TooManyRequests", message }
+    case 502:
+      return { _tag: "BadGateway", message }
     case 504:
       return { _tag: "GatewayTimeout", message }
     default:
@@ -62,6 +66,8 @@ export const toProblem = (error: AppError): Problem => {
 const UserJson = Schema.Struct({ id: Schema.String, name: Schema.String, email: Schema.String })
 const toJson = (user: User) => ({ id: String(user.id), name: user.name, email: user.email })
 const IdPath = Schema.Struct({ id: Schema.String })
+/** A write's `Idempotency-Key` header (docs/resilience.md): a retry with the same key is applied at most once. */
+const WriteHeaders = Schema.Struct({ "idempotency-key": Schema.optional(Schema.String) })
 
 export class UsersRestApi extends HttpApi.make("users-rest").add(
   HttpApiGroup.make("users")
@@ -71,6 +77,7 @@ export class UsersRestApi extends HttpApi.make("users-rest").add(
     .addError(NotFound)
     .addError(Conflict)
     .addError(TooManyRequests)
+    .addError(BadGateway)
     .addError(ServiceUnavailable)
     .addError(GatewayTimeout)
     .add(HttpApiEndpoint.get("getUser", "/v1/users/:id").setPath(IdPath).addSuccess(UserJson))
@@ -86,16 +93,23 @@ export class UsersRestApi extends HttpApi.make("users-rest").add(
     )
     .add(
       HttpApiEndpoint.post("createUser", "/v1/users")
+        .setHeaders(WriteHeaders)
         .setPayload(Schema.Struct({ name: Schema.String, email: Schema.String }))
         .addSuccess(UserJson, { status: 201 })
     )
     .add(
       HttpApiEndpoint.patch("updateUser", "/v1/users/:id")
         .setPath(IdPath)
+        .setHeaders(WriteHeaders)
         .setPayload(Schema.Struct({ name: Schema.optional(Schema.String), email: Schema.optional(Schema.String) }))
         .addSuccess(UserJson)
     )
-    .add(HttpApiEndpoint.del("deleteUser", "/v1/users/:id").setPath(IdPath).addSuccess(HttpApiSchema.NoContent))
+    .add(
+      HttpApiEndpoint.del("deleteUser", "/v1/users/:id")
+        .setPath(IdPath)
+        .setHeaders(WriteHeaders)
+        .addSuccess(HttpApiSchema.NoContent)
+    )
 ) {}
 
 /** A path id as an int64: digits only (the use case then checks the range and names the field). */
@@ -116,16 +130,25 @@ const UsersRestLive = HttpApiBuilder.group(UsersRestApi, "users", (handlers) =>
           Effect.mapError(toProblem)
         )
       )
-      .handle("createUser", ({ payload }) => users.create(payload).pipe(Effect.map(toJson), Effect.mapError(toProblem)))
-      .handle("updateUser", ({ path, payload }) =>
+      .handle("createUser", ({ headers, payload }) =>
+        users
+          .create({ ...payload, idempotencyKey: headers["idempotency-key"] })
+          .pipe(Effect.map(toJson), Effect.mapError(toProblem))
+      )
+      .handle("updateUser", ({ path, headers, payload }) =>
         parseId(path.id).pipe(
-          Effect.flatMap((id) => users.update({ id, name: payload.name, email: payload.email })),
+          Effect.flatMap((id) =>
+            users.update({ id, name: payload.name, email: payload.email, idempotencyKey: headers["idempotency-key"] })
+          ),
           Effect.map(toJson),
           Effect.mapError(toProblem)
         )
       )
-      .handle("deleteUser", ({ path }) =>
-        parseId(path.id).pipe(Effect.flatMap(users.delete), Effect.mapError(toProblem))
+      .handle("deleteUser", ({ path, headers }) =>
+        parseId(path.id).pipe(
+          Effect.flatMap((id) => users.delete({ id, idempotencyKey: headers["idempotency-key"] })),
+          Effect.mapError(toProblem)
+        )
       )
   )
 )

@@ -13,7 +13,7 @@ const Row = Schema.Struct({
 const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
 
 /**
- * AuditLog on Postgres (table `audit_log`, migration 0002). Registers a non-critical health check: the service
+ * AuditLog on Postgres (table `audit_log`, migrations 0002 and 0003). Registers a non-critical health check: the service
  * stays ready when only the audit log cannot be written.
  */
 export const PgAuditLogLive = Layer.scoped(
@@ -27,9 +27,15 @@ export const PgAuditLogLive = Layer.scoped(
       check: sql`SELECT 1 FROM audit_log LIMIT 1`
     })
     return AuditLog.of({
-      record: Effect.fn("AuditLog.record")(function* (userId, action) {
+      record: Effect.fn("AuditLog.record")(function* (userId, action, idempotencyKey) {
         yield* guard
-          .run("AuditLog.record", sql`INSERT INTO audit_log (user_id, action) VALUES (${String(userId)}, ${action})`)
+          .run(
+            "AuditLog.record",
+            sql`
+              INSERT INTO audit_log (user_id, action, idempotency_key)
+              VALUES (${String(userId)}, ${action}, ${idempotencyKey ?? null})
+              ON CONFLICT (idempotency_key, action) WHERE idempotency_key IS NOT NULL DO NOTHING`
+          )
           .pipe(Effect.mapError(toDomainError))
       }),
       forUser: Effect.fn("AuditLog.forUser")(function* (userId, limit) {

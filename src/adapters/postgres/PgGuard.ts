@@ -1,7 +1,8 @@
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Context, Data, Duration, Effect, Layer, Schedule } from "effect"
-import { DependencyUnavailable, FailedPrecondition, InvalidArgument } from "../../domain/errors.js"
+import { Cause, Context, Data, Duration, Effect, Exit, Layer, Option, Schedule } from "effect"
+import { DependencyUnavailable, FailedPrecondition, InvalidArgument, WriteOutcomeUnknown } from "../../domain/errors.js"
 import { HealthChecks } from "../../ports/HealthChecks.js"
+import type { WriteEnd } from "../../ports/UserRepository.js"
 import { type BreakerOpen, makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
 
 /**
@@ -109,9 +110,35 @@ export class StatementTimeout extends Data.TaggedError("StatementTimeout")<{ rea
   }
 }
 
+/** sql-pg's message when no connection could be had: the statement was never sent. */
+const NOT_SENT = "Failed to acquire connection"
+
+/**
+ * Whether a failed write may have been applied: it was sent and no answer came (the connection was lost, or the
+ * client-side bound passed while the statement goes on). A SQLSTATE is the server's answer (the transaction
+ * rolled back); a failure to get a connection, the breaker and the full queue never sent it.
+ */
+export const outcomeUnknown = (failure: PgFailure | BreakerOpen): boolean => {
+  if (failure._tag === "BreakerOpen" || failure.sqlState !== "") return false
+  if (failure.cause instanceof StatementTimeout) return true
+  const cause = failure.cause
+  return (
+    failure.kind === "connection" &&
+    !(typeof cause === "object" && cause !== null && "message" in cause && cause.message === NOT_SENT)
+  )
+}
+
 /** Every DependencyUnavailable for the database is made here: the cause stays for the log. */
 const unavailable = (operation: string, cause: unknown) =>
   new DependencyUnavailable({ dependency: "database", operation, cause })
+
+/** A failed write as the domain's error: WriteOutcomeUnknown when it may have been applied (see outcomeUnknown). */
+export const toWriteError = (
+  failure: PgFailure | BreakerOpen
+): DependencyUnavailable | InvalidArgument | FailedPrecondition | WriteOutcomeUnknown =>
+  failure._tag === "PgFailure" && outcomeUnknown(failure)
+    ? new WriteOutcomeUnknown({ operation: failure.operation, cause: failure })
+    : toDomainError(failure)
 
 /**
  * A classified failure as the domain's error. `conflict` is the caller's to name (EmailTaken for the email
@@ -155,11 +182,16 @@ export interface PgGuardOptions {
 export class PgGuard extends Context.Tag("effect-microservice/PgGuard")<
   PgGuard,
   {
-    /** One statement; `read` marks it idempotent (retried on connection failures, within the caller's budget). */
+    /**
+     * One statement (or one transaction). `read` marks it idempotent: retried on connection failures, within the
+     * caller's budget, and cancelled when the caller leaves. Anything else is a write: once sent it runs to its real
+     * end even when the caller leaves or the bound answers first (so it is never cancelled half-way and its end is
+     * known), and `settled` is told how it ended, then.
+     */
     readonly run: <A>(
       operation: string,
       statement: Effect.Effect<A, SqlError.SqlError>,
-      options?: { readonly read?: boolean }
+      options?: { readonly read?: boolean; readonly settled?: ((end: WriteEnd<A>) => Effect.Effect<void>) | undefined }
     ) => Effect.Effect<A, PgFailure | BreakerOpen>
   }
 >() {}
@@ -195,7 +227,30 @@ export const PgGuardLive = (options: PgGuardOptions) =>
       let pending = 0
       const counts = (failure: PgFailure) => COUNTED.has(failure.kind)
 
-      const attempt = <A>(operation: string, statement: Effect.Effect<A, SqlError.SqlError>) =>
+      // A write whose connection was lost after it was sent may still be applied until the server's statement
+      // timeout has run out; the client-side bound covers it.
+      const unknownWithin = Number.isFinite(timeoutMs) ? options.statementTimeout : Duration.minutes(1)
+      const endOf = <A>(operation: string, exit: Exit.Exit<A, SqlError.SqlError>): WriteEnd<A> => {
+        if (Exit.isSuccess(exit)) return { _tag: "Applied", value: exit.value }
+        const failure = Cause.failureOption(exit.cause)
+        return Option.isSome(failure) && outcomeUnknown(failureOf(operation, failure.value))
+          ? { _tag: "Unknown", within: unknownWithin }
+          : { _tag: "NotApplied" }
+      }
+      const toEnd = <A>(
+        operation: string,
+        statement: Effect.Effect<A, SqlError.SqlError>,
+        settled: ((end: WriteEnd<A>) => Effect.Effect<void>) | undefined
+      ): Effect.Effect<A, SqlError.SqlError> =>
+        Effect.uninterruptible(
+          settled === undefined ? statement : Effect.onExit(statement, (exit) => settled(endOf(operation, exit)))
+        )
+
+      const attempt = <A>(
+        operation: string,
+        statement: Effect.Effect<A, SqlError.SqlError>,
+        write: { readonly settled?: ((end: WriteEnd<A>) => Effect.Effect<void>) | undefined } | undefined
+      ) =>
         Effect.suspend((): Effect.Effect<A, PgFailure | BreakerOpen> => {
           if (pending >= options.maxPending) {
             const cause = new Error(`${pending} statements already waiting or running`)
@@ -214,7 +269,7 @@ export const PgGuardLive = (options: PgGuardOptions) =>
             counted = true
             return Effect.suspend(() => {
               started = true
-              return statement
+              return write === undefined ? statement : toEnd(operation, statement, write.settled)
             }).pipe(
               Effect.ensuring(Effect.sync(release)),
               // A caller that leaves (or the bound below) does not wait for the query cancel, which needs a
@@ -238,13 +293,13 @@ export const PgGuardLive = (options: PgGuardOptions) =>
       return PgGuard.of({
         run: (operation, statement, runOptions) =>
           runOptions?.read === true
-            ? attempt(operation, statement).pipe(
+            ? attempt(operation, statement, undefined).pipe(
                 Effect.retry({
                   schedule: retryReads,
                   while: (error) => error._tag === "PgFailure" && error.kind === "connection"
                 })
               )
-            : attempt(operation, statement)
+            : attempt(operation, statement, { settled: runOptions?.settled })
       })
     })
   )

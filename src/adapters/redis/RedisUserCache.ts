@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Metric, Option, Redacted, Runtime, Schema } from "effect"
+import { Duration, Effect, Layer, Metric, Option, Redacted, Runtime, Schedule, Schema } from "effect"
 import { Redis } from "ioredis"
 import { LRUCache } from "lru-cache"
 import { DependencyUnavailable } from "../../domain/errors.js"
@@ -63,8 +63,9 @@ return 1`
 
 // A generation must outlive any lease taken before it changed: leases live for one request (seconds).
 const GENERATION_TTL_MS = 10 * 60 * 1000
-// Invalidations that failed (Redis down) are retried before the next read; beyond this many the oldest go,
-// and those entries fall back to their TTL.
+// Invalidations that failed (Redis down) are retried in the background this often; beyond this many the oldest
+// go, and those entries fall back to their TTL.
+const RETRY_PENDING_EVERY = Duration.millis(100)
 const MAX_PENDING_INVALIDATIONS = 10_000
 
 /**
@@ -93,7 +94,8 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
               enableOfflineQueue: false,
               maxRetriesPerRequest: 0,
               autoResendUnfulfilledCommands: false,
-              retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
+              // Back within half a second of Redis: failed invalidations wait for it (see retryPending).
+              retryStrategy: (attempt) => Math.min(attempt * 100, 500)
             })
         ),
         (client) =>
@@ -196,29 +198,59 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
         return user
       }
 
-      const pending = new Set<UserId>()
-      const invalidateNow = (ids: ReadonlyArray<UserId>) =>
-        call("invalidate", () => {
-          const batch = redis.pipeline()
-          for (const id of ids) batch.eval(INVALIDATE_SCRIPT, 2, valueKey(id), genKey(id), GENERATION_TTL_MS)
-          return batch.exec().then((results) => {
-            const failed = results?.find(([error]) => error !== null)
-            if (failed?.[0]) throw failed[0]
-          })
+      // Invalidations that failed (Redis unreachable), with when they failed. Until one lands, its id is never served
+      // from Redis here; another replica could serve it, so they are retried in the background (below).
+      const pending = new Map<UserId, number>()
+      const sendInvalidations = (ids: ReadonlyArray<UserId>) => () => {
+        const batch = redis.pipeline()
+        for (const id of ids) batch.eval(INVALIDATE_SCRIPT, 2, valueKey(id), genKey(id), GENERATION_TTL_MS)
+        return batch.exec().then((results) => {
+          const failed = results?.find(([error]) => error !== null)
+          if (failed?.[0]) throw failed[0]
         })
-      // Before reading, retry invalidations that failed while Redis was away, so it cannot serve what they missed.
+      }
+      const invalidateNow = (ids: ReadonlyArray<UserId>) => {
+        for (const id of ids) decoded.delete(id)
+        return call("invalidate", sendInvalidations(ids))
+      }
+      const remember = (id: UserId) =>
+        Effect.suspend(() => {
+          pending.delete(id) // re-added last: the oldest go first when the bound is reached
+          pending.set(id, Date.now())
+          if (pending.size > MAX_PENDING_INVALIDATIONS) {
+            const oldest = pending.keys().next()
+            if (!oldest.done) pending.delete(oldest.value)
+          }
+          return Metric.set(metrics.invalidationsPending, pending.size)
+        })
+      // The background retry: every RETRY_PENDING_EVERY while any is pending, and as soon as the connection is back.
+      // It goes around the breaker (a few keys, off the request path: it must not wait for the breaker's probe).
+      // An entry whose TTL has run out since its invalidation failed is gone from Redis anyway: given up.
+      const maxTtlMs = Duration.toMillis(options.ttl) * (1 + options.ttlJitter)
       const retryPending = Effect.suspend(() => {
         if (pending.size === 0) return Effect.void
-        const ids = [...pending]
-        return invalidateNow(ids).pipe(
-          Effect.tap(() =>
-            Effect.sync(() => {
-              for (const id of ids) pending.delete(id)
-            })
-          ),
-          Effect.ignore
+        const now = Date.now()
+        const expired = [...pending].filter(([, since]) => now - since > maxTtlMs).map(([id]) => id)
+        for (const id of expired) pending.delete(id)
+        const ids = [...pending.keys()]
+        return Effect.tryPromise(sendInvalidations(ids)).pipe(
+          Effect.timeout(budgetMs),
+          Effect.matchEffect({
+            onFailure: () => Metric.incrementBy(metrics.invalidationRetries("failed"), ids.length),
+            onSuccess: () =>
+              Effect.sync(() => {
+                // An id that failed again after this batch was sent stays for the next round.
+                for (const id of ids) if ((pending.get(id) ?? Number.POSITIVE_INFINITY) <= now) pending.delete(id)
+              }).pipe(Effect.zipRight(Metric.incrementBy(metrics.invalidationRetries("ok"), ids.length)))
+          }),
+          Effect.zipRight(Metric.incrementBy(metrics.invalidationRetries("expired"), expired.length)),
+          Effect.zipRight(Effect.suspend(() => Metric.set(metrics.invalidationsPending, pending.size)))
         )
       })
+      const retrying = yield* Effect.makeSemaphore(1)
+      const retryOnce = retrying.withPermitsIfAvailable(1)(retryPending)
+      yield* retryOnce.pipe(Effect.repeat(Schedule.spaced(RETRY_PENDING_EVERY)), Effect.forkScoped)
+      redis.on("ready", () => log(retryOnce))
 
       const healthChecks = yield* HealthChecks
       yield* healthChecks.register({
@@ -230,7 +262,6 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
       return UserCache.of({
         getMany: (ids) =>
           Effect.gen(function* () {
-            yield* retryPending
             const keys = ids.flatMap((id) => [valueKey(id), genKey(id)])
             const values = yield* call("getMany", () => redis.mget(keys), false)
             const found = new Map<UserId, CacheLookup>()
@@ -284,15 +315,7 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
 
         invalidate: (id) =>
           invalidateNow([id]).pipe(
-            Effect.tapError(() =>
-              Effect.sync(() => {
-                pending.add(id)
-                if (pending.size > MAX_PENDING_INVALIDATIONS) {
-                  const oldest = pending.values().next()
-                  if (!oldest.done) pending.delete(oldest.value)
-                }
-              })
-            ),
+            Effect.tapError(() => remember(id)),
             Effect.withSpan("UserCache.invalidate")
           )
       })

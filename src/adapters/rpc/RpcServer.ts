@@ -4,7 +4,7 @@ import { AuditTrail } from "../../app/Audit.js"
 import { Greeter } from "../../app/Greeter.js"
 import { Users } from "../../app/Users.js"
 import { describeError } from "../../domain/describeError.js"
-import { type AppError, DependencyUnavailable } from "../../domain/errors.js"
+import { type AppError, DependencyUnavailable, WriteOutcomeUnknown } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
 import type { RequestMetrics } from "../../ports/RequestMetrics.js"
 import type { EdgeGuard } from "../edge/EdgeGuard.js"
@@ -18,7 +18,9 @@ const wire = (user: User) => ({ id: user.id, name: user.name, email: user.email 
 const clientSafe = (error: AppError): AppError =>
   error._tag === "DependencyUnavailable"
     ? new DependencyUnavailable({ dependency: error.dependency, operation: error.operation })
-    : error
+    : error._tag === "WriteOutcomeUnknown"
+      ? new WriteOutcomeUnknown({ operation: error.operation })
+      : error
 
 const HandlersLive = UsersRpcs.toLayer(
   Effect.gen(function* () {
@@ -36,9 +38,16 @@ const HandlersLive = UsersRpcs.toLayer(
           Effect.map((page) => ({ users: page.users.map(wire), next_page_token: page.nextPageToken })),
           Effect.mapError(clientSafe)
         ),
-      CreateUser: (payload) => users.create(payload).pipe(Effect.map(wire), Effect.mapError(clientSafe)),
-      UpdateUser: (payload) => users.update(payload).pipe(Effect.map(wire), Effect.mapError(clientSafe)),
-      DeleteUser: ({ id }) => users.delete(id).pipe(Effect.mapError(clientSafe))
+      CreateUser: ({ idempotency_key, ...payload }) =>
+        users
+          .create({ ...payload, idempotencyKey: idempotency_key })
+          .pipe(Effect.map(wire), Effect.mapError(clientSafe)),
+      UpdateUser: ({ idempotency_key, ...payload }) =>
+        users
+          .update({ ...payload, idempotencyKey: idempotency_key })
+          .pipe(Effect.map(wire), Effect.mapError(clientSafe)),
+      DeleteUser: ({ id, idempotency_key }) =>
+        users.delete({ id, idempotencyKey: idempotency_key }).pipe(Effect.mapError(clientSafe))
     }
   })
 )

@@ -9,7 +9,8 @@ import {
   PermissionDenied,
   RateLimited,
   Unauthenticated,
-  UserNotFound
+  UserNotFound,
+  WriteOutcomeUnknown
 } from "../../domain/errors.js"
 
 /** A user on the wire: the id is a decimal string (64-bit ids do not fit a JSON number). */
@@ -23,6 +24,7 @@ export const UsersRpcError = Schema.Union(
   FailedPrecondition,
   DeadlineExceeded,
   DependencyUnavailable,
+  WriteOutcomeUnknown,
   RateLimited,
   Unauthenticated,
   PermissionDenied
@@ -36,6 +38,9 @@ export class UsersRpcEdge extends RpcMiddleware.Tag<UsersRpcEdge>()("UsersRpcEdg
   wrap: true,
   failure: Schema.Union(RateLimited, Unauthenticated, PermissionDenied, DeadlineExceeded)
 }) {}
+
+/** A write's idempotency key (docs/resilience.md): checked by the use case, which names the field when it is bad. */
+const IdempotencyKeyField = Schema.optional(Schema.String)
 
 /** The calls that write, and so need the write scope when authentication is on. */
 export const RPC_WRITES: ReadonlySet<string> = new Set(["CreateUser", "UpdateUser", "DeleteUser"])
@@ -57,14 +62,19 @@ export class UsersRpcs extends RpcGroup.make(
     error: UsersRpcError
   }),
   Rpc.make("CreateUser", {
-    payload: { name: Schema.String, email: Schema.String },
+    payload: { name: Schema.String, email: Schema.String, idempotency_key: IdempotencyKeyField },
     success: UserWire,
     error: UsersRpcError
   }),
   Rpc.make("UpdateUser", {
-    payload: { id: Schema.BigInt, name: Schema.optional(Schema.String), email: Schema.optional(Schema.String) },
+    payload: {
+      id: Schema.BigInt,
+      name: Schema.optional(Schema.String),
+      email: Schema.optional(Schema.String),
+      idempotency_key: IdempotencyKeyField
+    },
     success: UserWire,
     error: UsersRpcError
   }),
-  Rpc.make("DeleteUser", { payload: { id: Schema.BigInt }, error: UsersRpcError })
+  Rpc.make("DeleteUser", { payload: { id: Schema.BigInt, idempotency_key: IdempotencyKeyField }, error: UsersRpcError })
 ).middleware(UsersRpcEdge) {}
