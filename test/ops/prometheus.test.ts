@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -62,7 +62,9 @@ const PrometheusLive = Layer.scoped(
   })
 )
 
-const Service = PrometheusLive.pipe(Layer.provideMerge(serviceOnHarness()))
+const Service = PrometheusLive.pipe(
+  Layer.provideMerge(serviceOnHarness(Effect.succeed({ METRICS_ENABLE_DEFAULT_METRICS: "true" })))
+)
 
 const QueryResult = Schema.Struct({
   status: Schema.String,
@@ -125,6 +127,27 @@ layer(Service, { excludeTestServices: true, timeout: "90 seconds" })(
           Effect.promise(() => fetch(`${url}/api/v1/rules`).then((r) => r.text()))
         )
         assert.include(rules, "GrpcHighErrorRatio")
+      })
+    )
+
+    it.scoped("promtool check metrics finds no problem in the exposition", () =>
+      Effect.gen(function* () {
+        const server = yield* HttpServer.HttpServer
+        const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+        const scrape = Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()))
+        const { greeter } = yield* clientsFor((yield* GrpcServer).port)
+        const hello = unary<SayHelloResponse>((cb) => greeter.sayHello({ userId: 1n }, cb)).pipe(Effect.ignore)
+        // After a call every family is in the exposition (the cache's included).
+        const text = yield* pollUntil(Effect.zipRight(hello, scrape), (t) => t.includes("cache_hits_total"))
+        let output = ""
+        try {
+          output = execFileSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" })
+        } catch (error) {
+          assert.fail(
+            `promtool check metrics failed (install Debian's prometheus package for promtool): ${String(error)}`
+          )
+        }
+        assert.strictEqual(output.trim(), "")
       })
     )
   }
