@@ -4,7 +4,7 @@ import { afterAll, inject } from "vitest"
 import { startFaultProxy } from "../support/FaultProxy.js"
 import { blockedQueries, holdUsersTable } from "../support/locks.js"
 import { pollUntil } from "../support/poll.js"
-import { message, portOf, serviceOn, startLoadClient, stopAll } from "../support/process.js"
+import { message, portOf, START_MS, serviceOn, startLoadClient, stopAll } from "../support/process.js"
 import { SeededDatabase } from "../support/service.js"
 import { FreshDatabaseUrl } from "../support/TestDatabase.js"
 
@@ -22,7 +22,7 @@ const dsnVia = (url: Redacted.Redacted<string>, port: number) => {
   return dsn.toString()
 }
 
-layer(SeededDatabase, { excludeTestServices: true, timeout: "90 seconds" })("lifecycle", (it) => {
+layer(SeededDatabase, { excludeTestServices: true, timeout: "240 seconds" })("lifecycle", (it) => {
   it.scoped("starts with Postgres down, reports not ready, and is ready within 5 s of Postgres answering", () =>
     Effect.gen(function* () {
       const { url } = yield* FreshDatabaseUrl
@@ -33,7 +33,9 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "90 seconds" })("lif
       )
       proxy.setMode("refuse")
       const service = serviceOn(dsnVia(url, proxy.port))
-      const http = httpPortOf(yield* Effect.promise(() => service.waitForLog(message("HTTP server listening"), 20_000)))
+      const http = httpPortOf(
+        yield* Effect.promise(() => service.waitForLog(message("HTTP server listening"), START_MS))
+      )
       yield* Effect.promise(() => service.waitForLog(message("Database not ready; retrying"), 10_000))
       assert.strictEqual(yield* probe(http, "/readyz"), 503)
       assert.strictEqual(yield* probe(http, "/startupz"), 503)
@@ -76,7 +78,7 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "90 seconds" })("lif
         Effect.gen(function* () {
           const { url } = yield* FreshDatabaseUrl
           const service = serviceOn(Redacted.value(url), { SHUTDOWN_DELAY: "300ms" })
-          yield* Effect.promise(() => service.waitForLog(message("Service ready"), 20_000))
+          yield* Effect.promise(() => service.waitForLog(message("Service ready"), START_MS))
           const grpc = portOf(yield* Effect.promise(() => service.waitForLog(message("gRPC server listening"), 1000)))
           const load = startLoadClient({
             port: grpc,
@@ -124,7 +126,7 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "90 seconds" })("lif
       Effect.gen(function* () {
         const { url } = yield* FreshDatabaseUrl
         const service = serviceOn(Redacted.value(url), { GRPC_SHUTDOWN_TIMEOUT: "1s" })
-        yield* Effect.promise(() => service.waitForLog(message("Service ready"), 20_000))
+        yield* Effect.promise(() => service.waitForLog(message("Service ready"), START_MS))
         const grpc = portOf(yield* Effect.promise(() => service.waitForLog(message("gRPC server listening"), 1000)))
         const lock = yield* holdUsersTable
         const load = startLoadClient({ port: grpc, workers: 2, maxMs: 15_000, method: "listUsers", deadlineMs: 30_000 })

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { afterAll, assert, describe, it } from "vitest"
 import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
 import { clientsFor, unary } from "../support/grpc.js"
-import { portOf, startService, stopAll } from "../support/process.js"
+import { portOf, START_MS, startService, stopAll } from "../support/process.js"
 
 afterAll(stopAll)
 
@@ -11,7 +11,7 @@ const ready = (line: Record<string, unknown>) => line.message === "Service ready
 
 /** The gRPC port, once the service says it is ready (database prepared, both servers listening). */
 const readyPort = async (service: ReturnType<typeof startService>) => {
-  await service.waitForLog(ready, 20_000)
+  await service.waitForLog(ready, START_MS)
   return portOf(await service.waitForLog(listening, 1000))
 }
 
@@ -24,7 +24,8 @@ const sayHello = (port: number, userId: bigint) =>
     )
   )
 
-describe("the service process", () => {
+// Each test starts a process or two: its bound is START_MS per start, and more.
+describe("the service process", { timeout: 4 * START_MS }, () => {
   it("starts with no configuration on the embedded Postgres, greets Alice, and exits 0 on SIGTERM", async () => {
     const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0", HTTP_SERVER_URL: "127.0.0.1:0" })
     const port = await readyPort(service)
@@ -56,7 +57,7 @@ describe("the service process", () => {
 
   it("exits 0 on SIGINT too", async () => {
     const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0", HTTP_SERVER_URL: "127.0.0.1:0" })
-    await service.waitForLog(ready, 20_000)
+    await service.waitForLog(ready, START_MS)
     service.child.kill("SIGINT")
     assert.strictEqual((await service.exited).code, 0)
   })
@@ -67,7 +68,7 @@ describe("the service process", () => {
       HTTP_SERVER_URL: "127.0.0.1:0",
       SHUTDOWN_DELAY: "30s"
     })
-    await service.waitForLog(ready, 20_000)
+    await service.waitForLog(ready, START_MS)
     const http = Number(
       String((await service.waitForLog((l) => l.message === "HTTP server listening", 1000)).address)
         .split(":")

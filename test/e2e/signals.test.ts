@@ -6,7 +6,7 @@ import type { ListUsersResponse } from "../../src/adapters/grpc/generated/users/
 import { clientsFor } from "../support/grpc.js"
 import { blockedQueries, holdUsersTable } from "../support/locks.js"
 import { pollUntil } from "../support/poll.js"
-import { message, messagesOf, portOf, type ServiceProcess, serviceOn, stopAll } from "../support/process.js"
+import { message, messagesOf, portOf, type ServiceProcess, START_MS, serviceOn, stopAll } from "../support/process.js"
 import { SeededDatabase } from "../support/service.js"
 import { FreshDatabaseUrl } from "../support/TestDatabase.js"
 
@@ -24,7 +24,7 @@ const GRPC_END = [
 
 const readyPort = (service: ServiceProcess) =>
   Effect.promise(async () => {
-    await service.waitForLog(message("Service ready"), 60_000)
+    await service.waitForLog(message("Service ready"), START_MS)
     return portOf(await service.waitForLog(message("gRPC server listening"), 1000))
   })
 

@@ -4,7 +4,7 @@ import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_w
 import { startFaultProxy } from "../support/FaultProxy.js"
 import { clientsFor, unary } from "../support/grpc.js"
 import { startOtlpReceiver } from "../support/OtlpReceiver.js"
-import { portOf, startService, stopAll } from "../support/process.js"
+import { portOf, START_MS, startService, stopAll } from "../support/process.js"
 
 afterAll(stopAll)
 
@@ -19,11 +19,11 @@ const sayHello = (port: number, userId: bigint) =>
 
 const start = async (env: Record<string, string>) => {
   const service = startService({ GRPC_SERVER_URL: "127.0.0.1:0", HTTP_SERVER_URL: "127.0.0.1:0", ...env })
-  await service.waitForLog((l) => l.message === "Service ready", 20_000)
+  await service.waitForLog((l) => l.message === "Service ready", START_MS)
   return { service, port: portOf(await service.waitForLog((l) => l.message === "gRPC server listening", 1000)) }
 }
 
-describe("tracing and the service's life", () => {
+describe("tracing and the service's life", { timeout: 2 * START_MS }, () => {
   it("spans still queued at SIGTERM are flushed before the exit", async () => {
     const receiver = await startOtlpReceiver()
     try {

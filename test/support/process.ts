@@ -14,6 +14,12 @@ const TSX = pathToFileURL(
     .replace(/package\.json$/, "dist/loader.mjs")
 ).href
 
+/**
+ * How long a test waits for a service process to start. On a quiet machine a start takes 1-3 s (the embedded
+ * Postgres about 5); with both cores busy it has taken 17 s. A generous bound: it only matters when the start fails.
+ */
+export const START_MS = 90_000
+
 export interface ServiceProcess {
   readonly child: ChildProcess
   /** Every JSON log line so far. */
