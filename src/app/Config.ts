@@ -144,7 +144,8 @@ export const AppConfig = Config.all({
   }),
   http: Config.all({
     address: listenAddress("HTTP_SERVER_URL").pipe(Config.withDefault({ host: "", port: 4000 })),
-    shutdownTimeout: duration("HTTP_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
+    shutdownTimeout: duration("HTTP_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+    maxBodyBytes: intInRange("HTTP_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024).pipe(Config.withDefault(1024 * 1024))
   }),
   health: Config.all({
     checkTimeout: duration("HEALTH_CHECK_TIMEOUT").pipe(Config.withDefault(Duration.seconds(1))),

@@ -239,6 +239,7 @@ export const ServiceLive = (config: AppConfig) => {
         host: config.http.address.host,
         port: config.http.address.port,
         shutdownTimeout: config.http.shutdownTimeout,
+        maxBodyBytes: config.http.maxBodyBytes,
         edge: {
           requestTimeout: config.grpc.requestTimeout,
           auth,

@@ -9,6 +9,7 @@ import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
 import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
 import { rpcApp } from "../rpc/RpcServer.js"
+import { type BodyGateOptions, checkHeaders, type Refusal, readBody, refuse } from "./BodyGate.js"
 import { openApiDocument, restApp, toProblem } from "./RestApi.js"
 
 export interface HttpServerOptions {
@@ -17,12 +18,19 @@ export interface HttpServerOptions {
   readonly port: number
   /** At shutdown, how long open connections may finish before they are cut. */
   readonly shutdownTimeout: Duration.Duration
+  /** The largest request body any route accepts (HTTP_MAX_BODY_BYTES); larger ones are refused with 413 unread. */
+  readonly maxBodyBytes: number
   /** Admission, authentication and the request timeout for REST (/v1) and RPC (/rpc): gRPC's settings. */
   readonly edge: EdgeOptions
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers })
+
+/** How deep a request body may nest arrays and objects (the API's messages nest three levels). */
+const MAX_JSON_DEPTH = 64
+/** The @effect/rpc HTTP protocol's own media type: like JSON, a browser cannot send it cross-site without a preflight. */
+const RPC_MEDIA_TYPES = ["application/ndjson"]
 
 const GET_ONLY = ["/livez", "/readyz", "/startupz", "/metrics"] as const
 
@@ -36,7 +44,7 @@ const routeOf = (url: string) => {
 }
 
 /**
- * Health endpoints (answered by ProbeFirstServer, below, before this router) and /metrics, for probes and load
+ * Health endpoints (answered by GatedServer, below, before this router) and /metrics, for probes and load
  * balancers:
  * - /livez: 200 while the process and its event loop run; checks no dependency;
  * - /readyz: 200 ready or degraded (a non-critical check fails), 503 unready (a critical check fails, still
@@ -102,7 +110,7 @@ const router = (options: HttpServerOptions) =>
               )
           })
         ),
-        // /livez, /readyz and /startupz are answered before the router (ProbeFirstServer below); /readyz comes
+        // /livez, /readyz and /startupz are answered before the router (GatedServer below); /readyz comes
         // here only before the checks have run once.
         HttpRouter.get(
           "/readyz",
@@ -146,17 +154,33 @@ const router = (options: HttpServerOptions) =>
  * holding a connection open cannot hold the exit.
  */
 /**
- * The probes (/livez, /readyz, /startupz) answered by Node directly, in the event-loop turn the request arrives,
- * from a readiness snapshot: under overload the Effect HTTP stack waits behind every call in flight, and a kubelet
- * whose probe times out restarts a pod that is only busy. Everything else goes to the Effect router.
+ * The Node server in front of the Effect router. Every request passes two doors there, in the event-loop turn it
+ * arrives, before routing and authentication:
+ * - the probes (/livez, /readyz, /startupz, /metrics) are answered by Node directly from a readiness snapshot: under
+ *   overload the Effect HTTP stack waits behind every call in flight, and a kubelet whose probe times out restarts
+ *   a pod that is only busy;
+ * - every other request's body goes through the body gate (BodyGate.ts): JSON only, at most HTTP_MAX_BODY_BYTES,
+ *   bounded nesting, read while counting so nothing beyond the limit is ever held.
  */
-class ProbeFirstServer extends Server {
-  probe: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined
+class GatedServer extends Server {
+  gate:
+    | ((
+        request: IncomingMessage,
+        response: ServerResponse,
+        expectsContinue: boolean,
+        pass: (request: IncomingMessage) => void
+      ) => void)
+    | undefined
   override emit(event: string, ...args: Array<unknown>): boolean {
-    if (event === "request" && this.probe !== undefined) {
-      const [request, response] = args
-      if (request instanceof IncomingMessage && response instanceof ServerResponse && this.probe(request, response))
-        return true
+    const [request, response] = args
+    if (
+      (event === "request" || event === "checkContinue") &&
+      this.gate !== undefined &&
+      request instanceof IncomingMessage &&
+      response instanceof ServerResponse
+    ) {
+      this.gate(request, response, event === "checkContinue", (passed) => super.emit("request", passed, response))
+      return true
     }
     return super.emit(event, ...args)
   }
@@ -211,7 +235,7 @@ const answerProbe =
   }
 
 export const HttpServerLive = (options: HttpServerOptions) => {
-  const server = new ProbeFirstServer()
+  const server = new GatedServer()
   const listen = NodeHttpServer.layer(() => server, {
     port: options.port,
     ...(options.host === "" ? {} : { host: options.host })
@@ -222,7 +246,7 @@ export const HttpServerLive = (options: HttpServerOptions) => {
       const metrics = yield* RequestMetrics
       const runtime = yield* Effect.runtime<never>()
       const pendingNow = Runtime.runSync(runtime)
-      server.probe = answerProbe({
+      const probe = answerProbe({
         readiness: lifecycle.readinessNow,
         pending: () => pendingNow(lifecycle.pendingSteps),
         record: (method, route, status, seconds) => metrics.httpCompleted(method, route, status, seconds),
@@ -237,6 +261,33 @@ export const HttpServerLive = (options: HttpServerOptions) => {
           }
         })
       })
+      const gateOptions: BodyGateOptions = {
+        maxBodyBytes: options.maxBodyBytes,
+        maxJsonDepth: MAX_JSON_DEPTH,
+        alsoAccepted: (path) => (path === "/rpc" ? RPC_MEDIA_TYPES : [])
+      }
+      server.gate = (request, response, expectsContinue, pass) => {
+        if (probe(request, response)) return
+        const started = performance.now()
+        const url = request.url ?? ""
+        const recordRefusal = (refused: Refusal) =>
+          metrics.httpCompleted(
+            request.method ?? "",
+            routeOf(url),
+            refused.status,
+            (performance.now() - started) / 1000
+          )
+        const checked = checkHeaders(gateOptions, new URL(url, "http://localhost").pathname, request.headers)
+        if (typeof checked === "object") {
+          refuse(request, response, checked)
+          return recordRefusal(checked)
+        }
+        if (expectsContinue) response.writeContinue()
+        if (checked === "no-body") return pass(request)
+        readBody(gateOptions, request, response, recordRefusal, pass)
+      }
+      // With a listener, Node hands requests that expect 100-continue to the gate before sending the 100.
+      server.on("checkContinue", () => undefined)
       const address = yield* HttpServer.addressFormattedWith((formatted) => Effect.succeed(formatted))
       yield* Effect.logInfo("HTTP server listening").pipe(Effect.annotateLogs({ address }))
       yield* lifecycle.started("http")
