@@ -59,9 +59,8 @@ const Service = serviceOnHarness(
 const ProbeBody = Schema.Struct({
   status: Schema.optional(Schema.String),
   details: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
-  error: Schema.optional(Schema.String),
-  path: Schema.optional(Schema.String),
-  method: Schema.optional(Schema.String)
+  _tag: Schema.optional(Schema.String),
+  message: Schema.optional(Schema.String)
 })
 
 const http = (path: string, method = "GET") =>
@@ -97,10 +96,13 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("health", (
         status: 200,
         body: { status: "ready", details: { audit_log: "ok", cache: "ok", database: "ok", database_breaker: "ok" } }
       })
-      assert.deepStrictEqual(yield* http("/nope"), { status: 404, body: { error: "not found", path: "/nope" } })
+      assert.deepStrictEqual(yield* http("/nope"), {
+        status: 404,
+        body: { _tag: "NotFound", message: "no route for /nope" }
+      })
       assert.deepStrictEqual(yield* http("/readyz", "POST"), {
         status: 405,
-        body: { error: "method not allowed", method: "POST" }
+        body: { _tag: "MethodNotAllowed", message: "POST is not allowed on /readyz" }
       })
     })
   )

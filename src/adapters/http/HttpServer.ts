@@ -6,6 +6,7 @@ import { Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from "effec
 import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
 import { type UseCases, UseCasesReady } from "../../app/UseCasesReady.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
+import { bounded } from "../edge/DecodeFailure.js"
 import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
 import { rpcApp } from "../rpc/RpcServer.js"
@@ -103,7 +104,8 @@ const router = (options: HttpServerOptions) =>
           "/metrics",
           // METRICS_ENABLED=false: there is no exposition, and /metrics is a 404 like any unknown path.
           Option.match(endpoint, {
-            onNone: () => Effect.succeed(json(404, { error: "metrics are disabled (METRICS_ENABLED=false)" })),
+            onNone: () =>
+              Effect.succeed(json(404, { _tag: "NotFound", message: "metrics are disabled (METRICS_ENABLED=false)" })),
             onSome: (exposition) =>
               Effect.map(exposition.render, (body) =>
                 HttpServerResponse.text(body, { headers: { "content-type": exposition.contentType } })
@@ -123,8 +125,12 @@ const router = (options: HttpServerOptions) =>
           const path = new URL(error.request.url, "http://localhost").pathname
           return Effect.succeed(
             GET_ONLY.some((known) => known === path)
-              ? json(405, { error: "method not allowed", method: error.request.method }, { allow: "GET" })
-              : json(404, { error: "not found", path: path.slice(0, 200) })
+              ? json(
+                  405,
+                  { _tag: "MethodNotAllowed", message: `${error.request.method} is not allowed on ${path}` },
+                  { allow: "GET" }
+                )
+              : json(404, { _tag: "NotFound", message: `no route for ${bounded(path)}` })
           )
         }),
         (app) =>

@@ -2,15 +2,19 @@ import {
   HttpApi,
   HttpApiBuilder,
   HttpApiEndpoint,
+  HttpApiError,
   HttpApiGroup,
   HttpApiSchema,
   HttpApiSwagger,
+  HttpServerError,
+  HttpServerResponse,
   OpenApi
 } from "@effect/platform"
-import { Effect, Layer, Schema } from "effect"
+import { Cause, Effect, Layer, Option, Schema } from "effect"
 import { Users } from "../../app/Users.js"
 import { type AppError, InvalidArgument } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
+import { bounded, invalidArgumentOf } from "../edge/DecodeFailure.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
 
 // REST/JSON for callers that speak neither gRPC nor Effect. Errors are JSON {"_tag": ..., "message": ...} with the
@@ -66,6 +70,8 @@ export const toProblem = (error: AppError): Problem => {
 const UserJson = Schema.Struct({ id: Schema.String, name: Schema.String, email: Schema.String })
 const toJson = (user: User) => ({ id: String(user.id), name: user.name, email: user.email })
 const IdPath = Schema.Struct({ id: Schema.String })
+/** A request body with a field this API does not know is refused naming it (as proto3's JSON mapping recommends). */
+const strict = { parseOptions: { onExcessProperty: "error" } } as const
 /** A write's `Idempotency-Key` header (docs/resilience.md): a retry with the same key is applied at most once. */
 const WriteHeaders = Schema.Struct({ "idempotency-key": Schema.optional(Schema.String) })
 
@@ -94,14 +100,18 @@ export class UsersRestApi extends HttpApi.make("users-rest").add(
     .add(
       HttpApiEndpoint.post("createUser", "/v1/users")
         .setHeaders(WriteHeaders)
-        .setPayload(Schema.Struct({ name: Schema.String, email: Schema.String }))
+        .setPayload(Schema.Struct({ name: Schema.String, email: Schema.String }).annotations(strict))
         .addSuccess(UserJson, { status: 201 })
     )
     .add(
       HttpApiEndpoint.patch("updateUser", "/v1/users/:id")
         .setPath(IdPath)
         .setHeaders(WriteHeaders)
-        .setPayload(Schema.Struct({ name: Schema.optional(Schema.String), email: Schema.optional(Schema.String) }))
+        .setPayload(
+          Schema.Struct({ name: Schema.optional(Schema.String), email: Schema.optional(Schema.String) }).annotations(
+            strict
+          )
+        )
         .addSuccess(UserJson)
     )
     .add(
@@ -153,13 +163,68 @@ const UsersRestLive = HttpApiBuilder.group(UsersRestApi, "users", (handlers) =>
   )
 )
 
+/** Each route's path pattern and methods, from the API's own declaration (for 405's Allow). */
+const ROUTES = Object.values(UsersRestApi.groups)
+  .flatMap((group) => Object.values(group.endpoints))
+  .map((endpoint) => ({
+    method: endpoint.method,
+    pattern: new RegExp(`^${endpoint.path.replace(/:[A-Za-z_]+/g, "[^/]+")}$`)
+  }))
+
+const problemResponse = (status: number, body: { readonly _tag: string; readonly message: string }, allow?: string) =>
+  HttpServerResponse.unsafeJson(body, { status, headers: allow === undefined ? {} : { allow } })
+
+/**
+ * What the router and the request decoding fail with, in the API's one error shape: an unknown path is 404, a known
+ * path with another method 405 with Allow, a body that is not JSON or does not fit the request 400 naming the field
+ * (echoing at most 64 characters). Anything else is a real defect and stays one (logged, 500).
+ */
+const contractErrors = (error: unknown): Option.Option<HttpServerResponse.HttpServerResponse> => {
+  if (error instanceof HttpApiError.HttpApiDecodeError)
+    return Option.some(problemResponse(400, toProblem(invalidArgumentOf(error.issues))))
+  if (error instanceof HttpServerError.RequestError && error.reason === "Decode")
+    return Option.some(
+      problemResponse(400, toProblem(new InvalidArgument({ field: "body", reason: "is not valid JSON" })))
+    )
+  if (error instanceof HttpServerError.RouteNotFound) {
+    const path = new URL(error.request.url, "http://localhost").pathname
+    const allowed = ROUTES.filter((route) => route.pattern.test(path)).map((route) => route.method)
+    return Option.some(
+      allowed.length === 0
+        ? problemResponse(404, { _tag: "NotFound", message: `no route for ${bounded(path)}` })
+        : problemResponse(
+            405,
+            { _tag: "MethodNotAllowed", message: `${error.request.method} is not allowed on ${bounded(path)}` },
+            allowed.join(", ")
+          )
+    )
+  }
+  return Option.none()
+}
+
+const RestContractLive = HttpApiBuilder.middleware((app) =>
+  Effect.catchAllCause(app, (cause) =>
+    // The body is parsed under Effect.orDie: a body that is not JSON arrives as a defect.
+    Option.match(
+      Option.flatMap(
+        Option.orElse(Cause.failureOption(cause), () => Cause.dieOption(cause)),
+        contractErrors
+      ),
+      {
+        onNone: () => Effect.failCause(cause),
+        onSome: Effect.succeed
+      }
+    )
+  )
+)
+
 /** The OpenAPI document of the REST API (served at /openapi.json). */
 export const openApiDocument = OpenApi.fromApi(UsersRestApi)
 
 /** The REST API and its documentation page (/docs) as an HttpApp, to mount beside the probes. */
 export const restApp = HttpApiBuilder.httpApp.pipe(
   Effect.provide(
-    Layer.mergeAll(HttpApiSwagger.layer({ path: "/docs" }), HttpApiBuilder.Middleware.layer).pipe(
+    Layer.mergeAll(HttpApiSwagger.layer({ path: "/docs" }), RestContractLive, HttpApiBuilder.Middleware.layer).pipe(
       Layer.provideMerge(HttpApiBuilder.api(UsersRestApi).pipe(Layer.provide(UsersRestLive))),
       Layer.provideMerge(HttpApiBuilder.Router.Live)
     )

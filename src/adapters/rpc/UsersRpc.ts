@@ -12,6 +12,17 @@ import {
   UserNotFound,
   WriteOutcomeUnknown
 } from "../../domain/errors.js"
+import { boundedDecodeMessage } from "../edge/DecodeFailure.js"
+
+/**
+ * What a defect says to a client: a payload that did not decode, with its echo of the input bounded (64 characters
+ * a value, 1 KiB in all); any other defect only "internal error" (its cause stays in the server's log line).
+ */
+export const ClientDefect = Schema.transform(Schema.String, Schema.Unknown, {
+  strict: true,
+  decode: (text) => text,
+  encode: (defect) => (typeof defect === "string" ? boundedDecodeMessage(defect) : "internal error")
+})
 
 /** A user on the wire: the id is a decimal string (64-bit ids do not fit a JSON number). */
 export const UserWire = Schema.Struct({ id: Schema.BigInt, name: Schema.String, email: Schema.String })
@@ -53,18 +64,26 @@ export class UsersRpcs extends RpcGroup.make(
   Rpc.make("SayHello", {
     payload: { user_id: Schema.BigInt },
     success: Schema.Struct({ message: Schema.String, user: UserWire }),
-    error: UsersRpcError
+    error: UsersRpcError,
+    defect: ClientDefect
   }),
-  Rpc.make("GetUser", { payload: { id: Schema.BigInt }, success: UserWire, error: UsersRpcError }),
+  Rpc.make("GetUser", {
+    payload: { id: Schema.BigInt },
+    success: UserWire,
+    error: UsersRpcError,
+    defect: ClientDefect
+  }),
   Rpc.make("ListUsers", {
     payload: { page_size: Schema.Number, page_token: Schema.String },
     success: Schema.Struct({ users: Schema.Array(UserWire), next_page_token: Schema.String }),
-    error: UsersRpcError
+    error: UsersRpcError,
+    defect: ClientDefect
   }),
   Rpc.make("CreateUser", {
     payload: { name: Schema.String, email: Schema.String, idempotency_key: IdempotencyKeyField },
     success: UserWire,
-    error: UsersRpcError
+    error: UsersRpcError,
+    defect: ClientDefect
   }),
   Rpc.make("UpdateUser", {
     payload: {
@@ -74,7 +93,12 @@ export class UsersRpcs extends RpcGroup.make(
       idempotency_key: IdempotencyKeyField
     },
     success: UserWire,
-    error: UsersRpcError
+    error: UsersRpcError,
+    defect: ClientDefect
   }),
-  Rpc.make("DeleteUser", { payload: { id: Schema.BigInt, idempotency_key: IdempotencyKeyField }, error: UsersRpcError })
+  Rpc.make("DeleteUser", {
+    payload: { id: Schema.BigInt, idempotency_key: IdempotencyKeyField },
+    error: UsersRpcError,
+    defect: ClientDefect
+  })
 ).middleware(UsersRpcEdge) {}
