@@ -171,7 +171,7 @@ layer(Frozen, { excludeTestServices: true, timeout: "90 seconds" })("Postgres fr
       const slowest = Math.max(...whileOpen.map((c) => c.ms))
       assert.deepStrictEqual(new Set(whileOpen.map((c) => c.result)), new Set([status.UNAVAILABLE]))
       // Under 10 ms on a quiet machine (docs/resilience.md); generous here for a busy one.
-      assert.isBelow(slowest, 250)
+      assert.isBelow(slowest, 700) // below the 840 ms a call that waited for the statement bound would take
       // Back, with no traffic at all: the probe closes the breaker within the reset interval plus one probe.
       proxy.setMode("forward")
       const backAt = performance.now()

@@ -65,7 +65,8 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
         `[measure] Postgres stopped: first call UNAVAILABLE in ${first.ms.toFixed(0)} ms; breaker open: ${open.ms.toFixed(1)} ms; serving again ${recoveredMs.toFixed(0)} ms after Postgres was back`
       )
       assert.isBelow(first.ms, 1000)
-      assert.isBelow(open.ms, 50)
+      // A few ms on a quiet machine (the figure above); generous for a busy one.
+      assert.isBelow(open.ms, 1000)
     })
   )
 
@@ -95,14 +96,26 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
         yield* untilServing
         proxy.setMode("blackhole") // the next 4 calls hang in Postgres
         const stuck = yield* Effect.forEach(Array.from({ length: 4 }), () => Effect.fork(sayHello(fresh())))
-        yield* Effect.sleep("100 millis") // let them be admitted
-        const shed = yield* timed(sayHello(fresh()))
         const server = yield* HttpServer.HttpServer
         const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+        // Until the server holds all 4 (its in-flight gauge), bounded.
+        const inFlight = Effect.promise(() =>
+          fetch(`http://127.0.0.1:${port}/metrics`)
+            .then((r) => r.text())
+            .then((text) =>
+              Number(
+                /^grpc_requests_in_flight\{method="\/hello_world.Greeter\/SayHello"\} (\d+)$/m.exec(text)?.[1] ?? 0
+              )
+            )
+        )
+        yield* pollUntil(inFlight, (n) => n >= 4, "10 seconds", "10 millis")
+        const shed = yield* timed(sayHello(fresh()))
         const livez = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/livez`).then((r) => r.status))
         console.log(`[measure] overload: shed with RESOURCE_EXHAUSTED in ${shed.ms.toFixed(1)} ms`)
         assert.strictEqual(codeOf(shed.result), status.RESOURCE_EXHAUSTED)
-        assert.isBelow(shed.ms, 50)
+        // Refused without waiting: an admitted call would hang to its 5 s deadline. A few ms on a quiet machine
+        // (the figure above); the bound is generous for a busy one.
+        assert.isBelow(shed.ms, 1000)
         assert.strictEqual(livez, 200)
         proxy.setMode("forward")
         yield* Effect.forEach(stuck, (fiber) => Fiber.await(fiber))
@@ -110,17 +123,18 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
   )
 
   it.scoped(
-    "Postgres slow (300 ms each way): a 200 ms deadline answers DEADLINE_EXCEEDED near it, not after the query",
+    "Postgres slow (1.5 s each way): a 200 ms deadline answers DEADLINE_EXCEEDED near it, not after the query",
     () =>
       Effect.gen(function* () {
         const proxy = yield* PostgresProxy
         yield* untilServing
-        proxy.setLatency(300)
+        proxy.setLatency(1500)
         const slow = yield* timed(sayHello(fresh(), 200))
         proxy.setLatency(0)
         console.log(`[measure] Postgres slow: DEADLINE_EXCEEDED in ${slow.ms.toFixed(0)} ms with a 200 ms deadline`)
         assert.strictEqual(codeOf(slow.result), status.DEADLINE_EXCEEDED)
-        assert.isBelow(slow.ms, 400)
+        // Near 200 ms on a quiet machine; the query would take over 3 s.
+        assert.isBelow(slow.ms, 1500)
       })
   )
 

@@ -55,7 +55,8 @@ describe("tracing and the service's life", { timeout: 2 * START_MS }, () => {
       const started = performance.now()
       for (let i = 0; i < 50; i++) assert.strictEqual((await sayHello(port, 1n)).message, "Hello, Alice!")
       const perCallMs = (performance.now() - started) / 50
-      assert.isBelow(perCallMs, 50)
+      // A few ms a call on a quiet machine; generous for a busy one (spans are exported in the background).
+      assert.isBelow(perCallMs, 500)
       let dropped = 0
       for (let i = 0; i < 100 && dropped === 0; i++) {
         const text = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text()
