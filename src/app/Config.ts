@@ -166,12 +166,16 @@ export const AppConfig = Config.all({
     issuer: Config.string("AUTH_ISSUER").pipe(Config.option),
     audience: Config.string("AUTH_AUDIENCE").pipe(Config.option),
     clockSkew: duration("AUTH_CLOCK_SKEW").pipe(Config.withDefault(Duration.seconds(30))),
+    maxTokenTtl: duration("AUTH_MAX_TOKEN_TTL").pipe(Config.withDefault(Duration.hours(1))),
     writeScope: Config.string("AUTH_WRITE_SCOPE").pipe(Config.withDefault("users:write"))
   }).pipe(
     Config.mapOrFail((auth) =>
       Option.isSome(auth.secret) && Option.isSome(auth.jwksFile)
         ? Either.left(ConfigError.InvalidData(["AUTH_JWKS_FILE"], "set AUTH_JWT_SECRET or AUTH_JWKS_FILE, not both"))
-        : Either.right(auth)
+        : // HS256 with a short secret can be brute-forced offline from one token (RFC 7518 3.2: at least 256 bits).
+          Option.isSome(auth.secret) && Buffer.byteLength(Redacted.value(auth.secret.value)) < 32
+          ? Either.left(ConfigError.InvalidData(["AUTH_JWT_SECRET"], "must be at least 32 bytes (256 bits) long"))
+          : Either.right(auth)
     )
   ),
   upstream: Config.all({

@@ -29,7 +29,8 @@ const authOptions = (config: AppConfig): Option.Option<AuthOptions> => {
   const common = {
     issuer: config.auth.issuer,
     audience: config.auth.audience,
-    clockToleranceSeconds: Duration.toSeconds(config.auth.clockSkew)
+    clockToleranceSeconds: Duration.toSeconds(config.auth.clockSkew),
+    maxTokenTtlSeconds: Duration.toSeconds(config.auth.maxTokenTtl)
   }
   if (Option.isSome(config.auth.secret))
     return Option.some({ ...common, key: { _tag: "Secret", secret: config.auth.secret.value } })

@@ -67,6 +67,16 @@ describe("configuration", () => {
     })
   )
 
+  it.effect("an HS256 secret shorter than 32 bytes is a configuration error naming the variable, not its value", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(load({ AUTH_JWT_SECRET: "x" }))
+      assert.deepStrictEqual(error.problems, ["AUTH_JWT_SECRET: must be at least 32 bytes (256 bits) long"])
+      const config = yield* load({ AUTH_JWT_SECRET: "s".repeat(32) })
+      assert.isTrue(Option.isSome(config.auth.secret))
+      assert.strictEqual(Duration.toSeconds(config.auth.maxTokenTtl), 3600)
+    })
+  )
+
   it.effect(
     "TLS files go together: a certificate without its key, or a client CA without a certificate, is refused",
     () =>

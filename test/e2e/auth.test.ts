@@ -88,6 +88,57 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("JWT authen
     })
   )
 
+  it.scoped("no exp, issued in the future, or living longer than AUTH_MAX_TOKEN_TTL: UNAUTHENTICATED", () =>
+    Effect.gen(function* () {
+      const now = Math.floor(Date.now() / 1000)
+      const unsigned = () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("alice-service")
+          .setIssuer("https://issuer.example")
+          .setAudience("greeter")
+      const key = new TextEncoder().encode(SECRET)
+      const cases = [
+        ["no exp", unsigned().setIssuedAt(), "unauthenticated: token claim exp is not accepted"],
+        [
+          "iat an hour ahead",
+          unsigned()
+            .setIssuedAt(now + 3600)
+            .setExpirationTime(now + 3900),
+          "unauthenticated: token claim iat is in the future"
+        ],
+        [
+          "lives 2 h (AUTH_MAX_TOKEN_TTL is 1 h)",
+          unsigned()
+            .setIssuedAt(now)
+            .setExpirationTime(now + 7200),
+          "unauthenticated: token lifetime exceeds AUTH_MAX_TOKEN_TTL"
+        ],
+        [
+          "no iat, expires in 2 h",
+          unsigned().setExpirationTime(now + 7200),
+          "unauthenticated: token lifetime exceeds AUTH_MAX_TOKEN_TTL"
+        ]
+      ] as const
+      for (const [name, jwt, details] of cases) {
+        const token = yield* Effect.promise(() => jwt.sign(key))
+        assert.deepStrictEqual(
+          yield* statusOf(sayHello(`Bearer ${token}`)),
+          { code: status.UNAUTHENTICATED, details },
+          name
+        )
+      }
+      // Within bounds: issued 10 s ahead (inside the 30 s skew), living 59 minutes.
+      const fine = yield* Effect.promise(() =>
+        unsigned()
+          .setIssuedAt(now + 10)
+          .setExpirationTime(now + 3550)
+          .sign(key)
+      )
+      assert.strictEqual((yield* sayHello(`Bearer ${fine}`)).message, "Hello, Alice!")
+    })
+  )
+
   it.scoped("a token within the clock skew is still accepted", () =>
     Effect.gen(function* () {
       const token = yield* sign({}, { expiresIn: Math.floor(Date.now() / 1000) - 10 })

@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { SignJWT } from "jose"
 import { captureLogs } from "../support/logs.js"
-import { httpPort, rpcClient } from "../support/rpc.js"
+import { httpPort, rpcClient, rpcClientWith } from "../support/rpc.js"
 import { serviceOnHarness } from "../support/service.js"
 
 // The HTTP front doors (REST at /v1, @effect/rpc at /rpc) under gRPC's policy: auth, admission and metrics.
@@ -43,12 +43,13 @@ layer(Authenticated, { excludeTestServices: true, timeout: "60 seconds" })("HTTP
       const rpc = yield* rpcClient
       const anonymous = yield* Effect.flip(rpc.SayHello({ user_id: 1n }))
       assert.strictEqual(anonymous._tag, "Unauthenticated")
-      const reader = { headers: { authorization: yield* bearer("users:read") } }
-      assert.strictEqual((yield* rpc.SayHello({ user_id: 1n }, reader)).message, "Hello, Alice!")
-      const refused = yield* Effect.flip(rpc.CreateUser({ name: "Eve", email: "eve@example.com" }, reader))
+      const reader = yield* rpcClientWith(yield* bearer("users:read"))
+      assert.strictEqual((yield* reader.SayHello({ user_id: 1n })).message, "Hello, Alice!")
+      const refused = yield* Effect.flip(reader.CreateUser({ name: "Eve", email: "eve@example.com" }))
       assert.strictEqual(refused._tag, "PermissionDenied")
-      const writer = { headers: { authorization: yield* bearer("users:write") } }
-      const created = yield* rpc.CreateUser({ name: "Wanda", email: "wanda@example.com" }, writer)
+      const writerToken = yield* bearer("users:write")
+      const writer = yield* rpcClientWith(writerToken)
+      const created = yield* writer.CreateUser({ name: "Wanda", email: "wanda@example.com" })
       assert.strictEqual(created.name, "Wanda")
       // One log line per call, with its code and subject, and never the token.
       const lines = logs.entries.filter((e) => e.method === "/UsersRpc/CreateUser")
@@ -59,7 +60,28 @@ layer(Authenticated, { excludeTestServices: true, timeout: "60 seconds" })("HTTP
           ["RPC request completed", "OK", "edge-test"]
         ]
       )
-      assert.notInclude(JSON.stringify(logs.entries), writer.headers.authorization.slice(7))
+      assert.notInclude(JSON.stringify(logs.entries), writerToken.slice(7))
+    })
+  )
+
+  it.scoped("RPC: the caller's identity comes from the HTTP request only, never from a message's own headers", () =>
+    Effect.gen(function* () {
+      const writerToken = yield* bearer("users:write")
+      // A message header alone does not authenticate...
+      const anonymous = yield* rpcClient
+      const spoofed = yield* Effect.flip(
+        anonymous.SayHello({ user_id: 1n }, { headers: { authorization: writerToken } })
+      )
+      assert.strictEqual(spoofed._tag, "Unauthenticated")
+      // ...nor raise a reader's rights for one call.
+      const reader = yield* rpcClientWith(yield* bearer("users:read"))
+      const raised = yield* Effect.flip(
+        reader.CreateUser(
+          { name: "Mallory", email: "mallory@example.com" },
+          { headers: { authorization: writerToken } }
+        )
+      )
+      assert.strictEqual(raised._tag, "PermissionDenied")
     })
   )
 
@@ -88,7 +110,7 @@ layer(Authenticated, { excludeTestServices: true, timeout: "60 seconds" })("HTTP
     Effect.gen(function* () {
       const rpc = yield* rpcClient
       yield* Effect.flip(rpc.GetUser({ id: 1n }))
-      yield* rpc.GetUser({ id: 1n }, { headers: { authorization: yield* bearer("") } })
+      yield* (yield* rpcClientWith(yield* bearer(""))).GetUser({ id: 1n })
       const text = yield* scrape
       assert.match(text, /grpc_requests_total\{method="\/UsersRpc\/GetUser",status="UNAUTHENTICATED"\} [1-9]/)
       assert.match(text, /grpc_requests_total\{method="\/UsersRpc\/GetUser",status="OK"\} [1-9]/)

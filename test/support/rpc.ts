@@ -9,7 +9,16 @@ export const httpPort = Effect.map(HttpServer.HttpServer, (server) =>
   server.address._tag === "TcpAddress" ? server.address.port : 0
 )
 
-/** A typed @effect/rpc client of the running service (every RpcGroup it serves), over the exported transport. */
-export const rpcClient = Effect.flatMap(httpPort, (port) =>
-  RpcClient.make(ServiceRpcs).pipe(Effect.provide(rpcProtocol(`http://127.0.0.1:${port}/rpc`)))
-)
+/**
+ * A typed @effect/rpc client of the running service (every RpcGroup it serves), over the exported transport; with
+ * `authorization`, every call carries it in the HTTP Authorization header.
+ */
+export const rpcClientWith = (authorization?: string) =>
+  Effect.flatMap(httpPort, (port) =>
+    RpcClient.make(ServiceRpcs).pipe(
+      Effect.provide(rpcProtocol(`http://127.0.0.1:${port}/rpc`, authorization === undefined ? {} : { authorization }))
+    )
+  )
+
+/** A typed @effect/rpc client of the running service, without credentials. */
+export const rpcClient = rpcClientWith()

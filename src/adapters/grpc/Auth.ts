@@ -10,6 +10,8 @@ export interface AuthOptions {
   readonly issuer: Option.Option<string>
   readonly audience: Option.Option<string>
   readonly clockToleranceSeconds: number
+  /** The longest lifetime a token may have: `exp` minus `iat` (or now, without `iat`), AUTH_MAX_TOKEN_TTL. */
+  readonly maxTokenTtlSeconds: number
 }
 
 export interface Principal {
@@ -39,6 +41,8 @@ const reasonOf = (error: unknown): string =>
 export const makeAuthenticator = (options: AuthOptions) => {
   const verifyOptions = {
     clockTolerance: options.clockToleranceSeconds,
+    // A token without an expiry would be valid forever: refused.
+    requiredClaims: ["exp"],
     ...(Option.isSome(options.issuer) ? { issuer: options.issuer.value } : {}),
     ...(Option.isSome(options.audience) ? { audience: options.audience.value } : {})
   }
@@ -68,6 +72,15 @@ export const makeAuthenticator = (options: AuthOptions) => {
         try: () => verify(token),
         catch: (error) => new Unauthenticated({ reason: reasonOf(error) })
       })
+      // jose checks `exp` and `nbf` (with the clock skew); a token issued in the future, or living longer than
+      // AUTH_MAX_TOKEN_TTL, is refused too: a stolen long-lived token is the one to worry about.
+      const now = Date.now() / 1000
+      const skew = options.clockToleranceSeconds
+      if (typeof payload.iat === "number" && payload.iat > now + skew)
+        return yield* new Unauthenticated({ reason: "token claim iat is in the future" })
+      const issued = typeof payload.iat === "number" ? payload.iat : now
+      if ((payload.exp ?? now) - issued > options.maxTokenTtlSeconds + skew)
+        return yield* new Unauthenticated({ reason: "token lifetime exceeds AUTH_MAX_TOKEN_TTL" })
       const scopes = new Set([
         ...(typeof payload.scope === "string" ? payload.scope.split(" ") : []),
         ...(Array.isArray(payload.scp) ? payload.scp.filter((s): s is string => typeof s === "string") : [])

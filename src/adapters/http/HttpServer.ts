@@ -60,6 +60,9 @@ const router = (options: HttpServerOptions) =>
       // The peer's address reaches the RPC middleware in a header whose name no client can guess (so none can
       // choose its own rate-limit bucket).
       const peerHeader = `x-edge-peer-${randomUUID()}`
+      // The same for the caller's identity: the HTTP request's Authorization header only. An RPC message carries
+      // headers of its own, which @effect/rpc merges over the request's; none can name this one.
+      const authHeader = `x-edge-authorization-${randomUUID()}`
       // REST and RPC are built on their first request, once the use cases exist (they are built after this
       // server), in this server's scope so they live as long as it does.
       const lazily = <E, R>(app: Effect.Effect<HttpApp.Default<E, R>, never, UseCases | Scope.Scope>) =>
@@ -69,30 +72,37 @@ const router = (options: HttpServerOptions) =>
             Scope.extend(scope)
           )
         )
-      return Effect.map(Effect.all([lazily(restApp), lazily(rpcApp(guard, peerHeader, metrics))]), ([rest, rpc]) => {
-        const restApi = Effect.flatten(rest)
-        // REST calls through the same guard; its refusals are the API's JSON problems.
-        const guardedRest = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-          guard(
-            {
-              caller: Option.getOrElse(request.remoteAddress, () => "unknown"),
-              authorization: request.headers.authorization,
-              write: request.method !== "GET" && request.method !== "HEAD"
-            },
-            restApi
-          ).pipe(Effect.catchAll((refused) => Effect.succeed(json(statusOfError(refused).http, toProblem(refused)))))
-        )
-        const rpcWithPeer = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-          Effect.provideService(
-            Effect.flatten(rpc),
-            HttpServerRequest.HttpServerRequest,
-            request.modify({
-              headers: { ...request.headers, [peerHeader]: Option.getOrElse(request.remoteAddress, () => "unknown") }
-            })
+      return Effect.map(
+        Effect.all([lazily(restApp), lazily(rpcApp(guard, { peer: peerHeader, authorization: authHeader }, metrics))]),
+        ([rest, rpc]) => {
+          const restApi = Effect.flatten(rest)
+          // REST calls through the same guard; its refusals are the API's JSON problems.
+          const guardedRest = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+            guard(
+              {
+                caller: Option.getOrElse(request.remoteAddress, () => "unknown"),
+                authorization: request.headers.authorization,
+                write: request.method !== "GET" && request.method !== "HEAD"
+              },
+              restApi
+            ).pipe(Effect.catchAll((refused) => Effect.succeed(json(statusOfError(refused).http, toProblem(refused)))))
           )
-        )
-        return [lifecycle, endpoint, metrics, guardedRest, rpcWithPeer, restApi] as const
-      })
+          const rpcWithPeer = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+            Effect.provideService(
+              Effect.flatten(rpc),
+              HttpServerRequest.HttpServerRequest,
+              request.modify({
+                headers: {
+                  ...request.headers,
+                  [peerHeader]: Option.getOrElse(request.remoteAddress, () => "unknown"),
+                  [authHeader]: request.headers.authorization ?? ""
+                }
+              })
+            )
+          )
+          return [lifecycle, endpoint, metrics, guardedRest, rpcWithPeer, restApi] as const
+        }
+      )
     }),
     Effect.map(([lifecycle, endpoint, metrics, rest, rpc, docs]) =>
       HttpRouter.empty.pipe(

@@ -69,19 +69,29 @@ const AuditHandlersLive = AuditRpcs.toLayer(
 )
 
 /**
+ * The names of the headers the HTTP server sets from the transport (names no client can guess, so no message can
+ * set them): the peer's address, and the HTTP request's Authorization header.
+ */
+export interface TransportHeaders {
+  readonly peer: string
+  readonly authorization: string
+}
+
+/**
  * Each call through the edge guard (admission, authentication with the write scope for writes, REQUEST_TIMEOUT),
  * recorded in the gRPC request metrics under `/UsersRpc/<name>` with the status code gRPC would answer.
- * `peerHeader` names the header the HTTP server sets to the peer's address (a name clients cannot guess).
+ * `transport` names the headers the HTTP server sets from the transport (names clients cannot guess).
  */
-const EdgeLive = (guard: EdgeGuard, peerHeader: string, metrics: RequestMetrics["Type"]) =>
+const EdgeLive = (guard: EdgeGuard, transport: TransportHeaders, metrics: RequestMetrics["Type"]) =>
   Layer.succeed(UsersRpcEdge, ({ rpc, headers, next }) => {
     const started = performance.now()
     let subject: string | undefined
     const recorded = metrics.rpcStarted(`/UsersRpc/${rpc._tag}`)
     return guard(
       {
-        caller: headers[peerHeader] ?? "unknown",
-        authorization: headers.authorization,
+        caller: headers[transport.peer] ?? "unknown",
+        // Never the message's own headers: identity comes from the transport.
+        authorization: headers[transport.authorization] || undefined,
         write: RPC_WRITES.has(rpc._tag),
         onSubject: (verified) => {
           subject = verified
@@ -112,14 +122,9 @@ const EdgeLive = (guard: EdgeGuard, peerHeader: string, metrics: RequestMetrics[
  * The RPC server as an HttpApp for POST /rpc. Each call runs in a server span continuing the client's trace (the
  * client sends its span with every request).
  */
-export const rpcApp = (guard: EdgeGuard, peerHeader: string, metrics: RequestMetrics["Type"]) =>
+export const rpcApp = (guard: EdgeGuard, transport: TransportHeaders, metrics: RequestMetrics["Type"]) =>
   RpcServer.toHttpApp(ServiceRpcs, { spanPrefix: "UsersRpc" }).pipe(
     Effect.provide(
-      Layer.mergeAll(
-        HandlersLive,
-        AuditHandlersLive,
-        EdgeLive(guard, peerHeader, metrics),
-        RpcSerialization.layerNdjson
-      )
+      Layer.mergeAll(HandlersLive, AuditHandlersLive, EdgeLive(guard, transport, metrics), RpcSerialization.layerNdjson)
     )
   )
