@@ -85,6 +85,39 @@ layer(Authenticated, { excludeTestServices: true, timeout: "60 seconds" })("HTTP
     })
   )
 
+  it.scoped("one log line per HTTP request: method, route, status, duration, request id, caller; never the token", () =>
+    Effect.gen(function* () {
+      const token = yield* bearer("users:read")
+      const port = yield* httpPort
+      const answer = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${port}/v1/users/1`, {
+          headers: { authorization: token, "x-request-id": "req-line-1" }
+        })
+      )
+      assert.strictEqual(answer.status, 200)
+      assert.strictEqual(answer.headers.get("x-request-id"), "req-line-1")
+      yield* rest("/v1/users/2", { headers: { "x-request-id": "req-line-2" } })
+      const reader = yield* rpcClientWith(token)
+      yield* reader.GetUser({ id: 1n })
+      const lines = logs.entries.filter((e) => e.message === "HTTP request completed")
+      const first = lines.find((e) => e.request_id === "req-line-1")
+      assert.deepInclude(first, { method: "GET", route: "/v1/users/{id}", status: 200, subject: "edge-test" })
+      assert.isNumber(first?.duration_ms)
+      assert.isString(first?.peer)
+      const refused = lines.find((e) => e.request_id === "req-line-2")
+      assert.deepInclude(refused, { status: 401 })
+      assert.notProperty(refused, "subject")
+      // The RPC call's own line and its HTTP request's line share the request id and name the caller.
+      const rpcLine = logs.entries.findLast((e) => e.method === "/UsersRpc/GetUser")
+      const rpcHttp = lines.findLast((e) => e.route === "/rpc")
+      assert.isString(rpcLine?.request_id)
+      assert.strictEqual(rpcLine?.request_id, rpcHttp?.request_id)
+      assert.strictEqual(rpcHttp?.subject, "edge-test")
+      assert.isString(rpcLine?.caller)
+      assert.notInclude(JSON.stringify(logs.entries), token.slice(7))
+    })
+  )
+
   it.scoped("REST: 401 without a token, 403 for a write without the write scope, 200/201 with them", () =>
     Effect.gen(function* () {
       assert.deepStrictEqual(yield* rest("/v1/users/1"), {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto"
 import { IncomingMessage, Server, ServerResponse } from "node:http"
 import { type HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
+import { type Cause, Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
 import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
 import { type UseCases, UseCasesReady } from "../../app/UseCasesReady.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
@@ -27,6 +27,19 @@ export interface HttpServerOptions {
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers })
+
+/** The HTTP request an RPC call came in: its request id, and the caller's subject once authenticated. */
+export interface HttpCall {
+  readonly requestId: string
+  subject: string | undefined
+}
+
+let callSeq = 0
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+/** The caller's x-request-id when it is a sane token (as on gRPC), else a new one. */
+const requestIdOf = (header: string | undefined) =>
+  header !== undefined && REQUEST_ID.test(header) ? header : randomUUID()
 
 /** How deep a request body may nest arrays and objects (the API's messages nest three levels). */
 const MAX_JSON_DEPTH = 64
@@ -63,6 +76,10 @@ const router = (options: HttpServerOptions) =>
       // The same for the caller's identity: the HTTP request's Authorization header only. An RPC message carries
       // headers of its own, which @effect/rpc merges over the request's; none can name this one.
       const authHeader = `x-edge-authorization-${randomUUID()}`
+      // Each request's record (its request id, and the caller's subject once authenticated) for its log line, found
+      // by a key in a header no client can name.
+      const callHeader = `x-edge-call-${randomUUID()}`
+      const calls = new Map<string, HttpCall>()
       // REST and RPC are built on their first request, once the use cases exist (they are built after this
       // server), in this server's scope so they live as long as it does.
       const lazily = <E, R>(app: Effect.Effect<HttpApp.Default<E, R>, never, UseCases | Scope.Scope>) =>
@@ -73,7 +90,21 @@ const router = (options: HttpServerOptions) =>
           )
         )
       return Effect.map(
-        Effect.all([lazily(restApp), lazily(rpcApp(guard, { peer: peerHeader, authorization: authHeader }, metrics))]),
+        Effect.all([
+          lazily(restApp),
+          lazily(
+            rpcApp(
+              guard,
+              {
+                peer: peerHeader,
+                authorization: authHeader,
+                call: callHeader,
+                httpCall: (key) => (key === undefined ? undefined : calls.get(key))
+              },
+              metrics
+            )
+          )
+        ]),
         ([rest, rpc]) => {
           const restApi = Effect.flatten(rest)
           // REST calls through the same guard; its refusals are the API's JSON problems.
@@ -82,7 +113,11 @@ const router = (options: HttpServerOptions) =>
               {
                 caller: Option.getOrElse(request.remoteAddress, () => "unknown"),
                 authorization: request.headers.authorization,
-                write: request.method !== "GET" && request.method !== "HEAD"
+                write: request.method !== "GET" && request.method !== "HEAD",
+                onSubject: (subject) => {
+                  const call = calls.get(request.headers[callHeader] ?? "")
+                  if (call !== undefined) call.subject = subject
+                }
               },
               restApi
             ).pipe(Effect.catchAll((refused) => Effect.succeed(json(statusOfError(refused).http, toProblem(refused)))))
@@ -100,11 +135,11 @@ const router = (options: HttpServerOptions) =>
               })
             )
           )
-          return [lifecycle, endpoint, metrics, guardedRest, rpcWithPeer, restApi] as const
+          return [lifecycle, endpoint, metrics, guardedRest, rpcWithPeer, restApi, calls, callHeader] as const
         }
       )
     }),
-    Effect.map(([lifecycle, endpoint, metrics, rest, rpc, docs]) =>
+    Effect.map(([lifecycle, endpoint, metrics, rest, rpc, docs, calls, callHeader]) =>
       HttpRouter.empty.pipe(
         HttpRouter.post("/rpc", rpc),
         HttpRouter.mountApp("/v1", rest, { includePrefix: true }),
@@ -143,21 +178,41 @@ const router = (options: HttpServerOptions) =>
               : json(404, { _tag: "NotFound", message: `no route for ${bounded(path)}` })
           )
         }),
+        // Every request routed here: its x-request-id (the caller's when sane, else a new one, echoed back), the
+        // metrics with the status actually sent, and one log line like gRPC's (never the token or the body).
         (app) =>
           Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
             const started = performance.now()
-            const record = (status: number) =>
-              Effect.sync(() =>
-                metrics.httpCompleted(
-                  request.method,
-                  routeOf(request.url),
-                  status,
-                  (performance.now() - started) / 1000
-                )
-              )
-            return app.pipe(
-              Effect.tap((response) => record(response.status)),
-              Effect.tapErrorCause(() => record(500))
+            const key = String(++callSeq)
+            const call: HttpCall = { requestId: requestIdOf(request.headers["x-request-id"]), subject: undefined }
+            calls.set(key, call)
+            const done = (status: number, cause: Cause.Cause<unknown> | undefined) => {
+              calls.delete(key)
+              const route = routeOf(request.url)
+              const seconds = (performance.now() - started) / 1000
+              metrics.httpCompleted(request.method, route, status, seconds)
+              const fields = {
+                method: request.method,
+                route,
+                status,
+                duration_ms: Math.round(seconds * 100_000) / 100,
+                request_id: call.requestId,
+                peer: Option.getOrElse(request.remoteAddress, () => "unknown"),
+                ...(call.subject === undefined ? {} : { subject: call.subject })
+              }
+              return cause === undefined
+                ? Effect.logInfo("HTTP request completed").pipe(Effect.annotateLogs(fields))
+                : // A real defect (every caller fault is a 4xx): logged with its cause, answered 500 without it.
+                  Effect.logError("HTTP request failed", cause).pipe(Effect.annotateLogs(fields))
+            }
+            return Effect.provideService(
+              app,
+              HttpServerRequest.HttpServerRequest,
+              request.modify({ headers: { ...request.headers, [callHeader]: key } })
+            ).pipe(
+              Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", call.requestId)),
+              Effect.tap((response) => done(response.status, undefined)),
+              Effect.tapErrorCause((cause) => done(500, cause))
             )
           })
       )
@@ -282,17 +337,27 @@ export const HttpServerLive = (options: HttpServerOptions) => {
         maxJsonDepth: MAX_JSON_DEPTH,
         alsoAccepted: (path) => (path === "/rpc" ? RPC_MEDIA_TYPES : [])
       }
+      const log = Runtime.runSync(runtime)
       server.gate = (request, response, expectsContinue, pass) => {
         if (probe(request, response)) return
         const started = performance.now()
         const url = request.url ?? ""
-        const recordRefusal = (refused: Refusal) =>
-          metrics.httpCompleted(
-            request.method ?? "",
-            routeOf(url),
-            refused.status,
-            (performance.now() - started) / 1000
+        const recordRefusal = (refused: Refusal) => {
+          const seconds = (performance.now() - started) / 1000
+          metrics.httpCompleted(request.method ?? "", routeOf(url), refused.status, seconds)
+          log(
+            Effect.logInfo("HTTP request refused").pipe(
+              Effect.annotateLogs({
+                method: request.method ?? "",
+                route: routeOf(url),
+                status: refused.status,
+                duration_ms: Math.round(seconds * 100_000) / 100,
+                reason: refused.tag,
+                peer: request.socket.remoteAddress ?? "unknown"
+              })
+            )
           )
+        }
         const checked = checkHeaders(gateOptions, new URL(url, "http://localhost").pathname, request.headers)
         if (typeof checked === "object") {
           refuse(request, response, checked)

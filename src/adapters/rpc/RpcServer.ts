@@ -75,6 +75,11 @@ const AuditHandlersLive = AuditRpcs.toLayer(
 export interface TransportHeaders {
   readonly peer: string
   readonly authorization: string
+  /** The header holding the key of the HTTP request the call came in, and that request's record by its key. */
+  readonly call: string
+  readonly httpCall: (
+    key: string | undefined
+  ) => { readonly requestId: string; subject: string | undefined } | undefined
 }
 
 /**
@@ -87,6 +92,7 @@ const EdgeLive = (guard: EdgeGuard, transport: TransportHeaders, metrics: Reques
     const started = performance.now()
     let subject: string | undefined
     const recorded = metrics.rpcStarted(`/UsersRpc/${rpc._tag}`)
+    const http = transport.httpCall(headers[transport.call])
     return guard(
       {
         caller: headers[transport.peer] ?? "unknown",
@@ -95,6 +101,7 @@ const EdgeLive = (guard: EdgeGuard, transport: TransportHeaders, metrics: Reques
         write: RPC_WRITES.has(rpc._tag),
         onSubject: (verified) => {
           subject = verified
+          if (http !== undefined) http.subject = verified
         }
       },
       next
@@ -110,6 +117,8 @@ const EdgeLive = (guard: EdgeGuard, transport: TransportHeaders, metrics: Reques
             code,
             method: `/UsersRpc/${rpc._tag}`,
             duration_ms: Math.round((performance.now() - started) * 100) / 100,
+            ...(http === undefined ? {} : { request_id: http.requestId }),
+            caller: headers[transport.peer] ?? "unknown",
             ...(outcome?._tag === "Failure" ? { error: describeError(outcome.error) } : {}),
             ...(subject === undefined ? {} : { subject })
           })
