@@ -2,6 +2,7 @@
 // JSON, nested only so deep, before authentication. Real HTTP clients against the started service; bounded.
 import { readFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
+import { connect } from "node:net"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { afterAll } from "vitest"
@@ -68,6 +69,27 @@ const send = (port: number, path: string, init: { method?: string; headers?: Rec
     const body = await response.text()
     return { status: response.status, body, headers: response.headers, ms: performance.now() - started }
   })
+
+/** Writes raw bytes on a fresh connection; resolves with everything the server sent until it closed (bounded). */
+const raw = (port: number, text: string, ms = 10_000) =>
+  new Promise<string>((resolve) => {
+    const socket = connect(port, "127.0.0.1")
+    let out = ""
+    const finish = () => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(out)
+    }
+    const timer = setTimeout(finish, ms)
+    socket.on("data", (data: Buffer) => {
+      out += data.toString("latin1")
+    })
+    socket.on("close", finish)
+    socket.on("error", finish)
+    socket.write(text)
+  })
+
+const statusLines = (text: string) => [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]))
 
 const rssOf = (pid: number) => {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
@@ -136,9 +158,65 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "180 seconds" })("ho
           body: JSON.stringify({ name: "Eve", email: "eve@example.com" })
         })
         assert.strictEqual(after.status, 401)
+        // A request target `new URL` cannot parse (404: no such route), and one Node's parser refuses (400): an
+        // answer each, and the process stays up.
+        const odd = yield* Effect.promise(() => raw(port, "GET //[ HTTP/1.1\r\nHost: x\r\n\r\n"))
+        assert.deepStrictEqual(statusLines(odd), [404])
+        const malformed = yield* Effect.promise(() => raw(port, "GET /livez HTTP/1.1\r\nHost x\r\n\r\n"))
+        assert.deepStrictEqual(statusLines(malformed), [400])
+        assert.strictEqual((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/livez`))).status, 200)
+        assert.isNull(service.child.exitCode, "the process stays up")
       }),
     // A process start (START_MS on a busy machine) and the flood (bounded at 60 s).
     START_MS + 60_000
+  )
+})
+
+layer(SeededDatabase, { excludeTestServices: true, timeout: "180 seconds" })("slow HTTP bodies", (it) => {
+  it.scoped(
+    "100 clients each sending all but the last byte of a 1 MiB body, then stalling: 503 past the shared budget, 408 after 10 s, memory bounded",
+    () =>
+      Effect.gen(function* () {
+        const { url } = yield* FreshDatabaseUrl
+        const service = serviceOn(Redacted.value(url))
+        yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
+        yield* Effect.promise(() => service.waitForLog((line) => line.message === "Service ready", START_MS))
+        const port = portOf(
+          yield* Effect.promise(() => service.waitForLog((line) => line.message === "HTTP server listening", 1000))
+        )
+        const pid = service.child.pid ?? 0
+        yield* send(port, "/v1/users", { headers: { "content-type": "application/json" }, body: "{}" })
+        const before = rssOf(pid)
+        let peak = before
+        const sampler = setInterval(() => {
+          peak = Math.max(peak, rssOf(pid))
+        }, 50)
+        const body = "a".repeat(MiB - 1)
+        const started = performance.now()
+        const answers = yield* Effect.promise(() =>
+          Promise.all(
+            Array.from({ length: 100 }, () =>
+              raw(
+                port,
+                `POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${MiB}\r\n\r\n${body}`,
+                60_000
+              )
+            )
+          )
+        )
+        const seconds = (performance.now() - started) / 1000
+        clearInterval(sampler)
+        const statuses = answers.flatMap(statusLines)
+        const count = (status: number) => statuses.filter((s) => s === status).length
+        console.log(
+          `[measure] 100 stalled 1 MiB bodies: ${count(503)}×503, ${count(408)}×408 in ${seconds.toFixed(1)} s; RSS ${(before / MiB).toFixed(0)} → peak ${(peak / MiB).toFixed(0)} MB`
+        )
+        assert.strictEqual(statuses.length, 100, JSON.stringify(statuses))
+        assert.deepStrictEqual([...new Set(statuses)].sort(), [408, 503])
+        assert.isBelow(peak - before, 100 * MiB, "RSS growth: the shared budget is 32 MiB of bodies")
+        assert.isNull(service.child.exitCode, "the process stays up")
+      }),
+    START_MS + 90_000
   )
 })
 
@@ -174,6 +252,44 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("hostile HT
           })
       )
       assert.deepStrictEqual(answer, { status: 413, continued: false })
+    })
+  )
+
+  it.scoped("after a refusal, requests pipelined on the same connection are never served", () =>
+    Effect.gen(function* () {
+      const port = yield* httpPort
+      const valid = JSON.stringify({ name: "Pipelined", email: "pipelined@example.com" })
+      const answer = yield* Effect.promise(() =>
+        raw(
+          port,
+          "POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}" +
+            `POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${valid.length}\r\n\r\n${valid}`
+        )
+      )
+      assert.deepStrictEqual(statusLines(answer), [415])
+      const list = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${port}/v1/users?page_size=100`).then((r) => r.text())
+      )
+      assert.notInclude(list, "pipelined@example.com")
+    })
+  )
+
+  it.scoped("probes take no body; /rpc takes at most 64 messages in one request", () =>
+    Effect.gen(function* () {
+      const port = yield* httpPort
+      for (const path of ["/livez", "/readyz", "/metrics"]) {
+        const answer = yield* Effect.promise(() =>
+          raw(port, `GET ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello`)
+        )
+        assert.deepStrictEqual(statusLines(answer), [413], path)
+      }
+      const line = JSON.stringify({ _tag: "Request", id: "1", tag: "GetUser", payload: { id: "x" }, headers: [] })
+      const batch = yield* send(port, "/rpc", {
+        headers: { "content-type": "application/ndjson" },
+        body: `${Array(65).fill(line).join("\n")}\n`
+      })
+      assert.strictEqual(batch.status, 413)
+      assert.include(batch.body, "64 messages")
     })
   )
 
@@ -243,7 +359,10 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("hostile HT
       assert.notInclude(list, "Mallory")
       // The metrics count the status sent.
       const metrics = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()))
-      assert.match(metrics, /^http_requests_total\{method="POST",route="\/v1\/users",status="415"\} 4$/m)
+      const refusedCount = /^http_requests_total\{method="POST",route="\/v1\/users",status="415"\} (\d+)$/m.exec(
+        metrics
+      )
+      assert.isAtLeast(Number(refusedCount?.[1] ?? 0), 4)
       // A preflight and a JSON request get no CORS header (none is configured).
       const preflight = yield* send(port, "/v1/users", {
         method: "OPTIONS",

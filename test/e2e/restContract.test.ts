@@ -46,6 +46,10 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("REST error
     Effect.gen(function* () {
       assertProblem(yield* call("GET", "/v1/nope"), 404, "NotFound", ["/v1/nope"])
       assertProblem(yield* call("GET", "/v1/users/1/friends"), 404, "NotFound", [])
+      // A parameter too long for the router: unknown, not a 405 that lists the method it refuses.
+      const long = yield* call("GET", `/v1/users/${"1".repeat(101)}`)
+      assert.strictEqual(long.status === 404 || long.status === 400, true, long.text)
+      assert.isNull(long.allow)
       const put = yield* call("PUT", "/v1/users/1", "{}")
       assertProblem(put, 405, "MethodNotAllowed", ["PUT"])
       assert.strictEqual(put.allow, "GET, PATCH, DELETE")

@@ -53,6 +53,12 @@ export const boundedDecodeMessage = (message: string) =>
     .map((line) =>
       line.replace(/(actual |is unexpected, expected: )(.*)$/, (_, lead: string, rest: string) => lead + bounded(rest))
     )
+    // Any other quoted input ("Unable to decode \"…\""): at most 64 characters too.
+    .map((line) =>
+      line.replace(/"((?:[^"\\]|\\.)*)"/g, (quoted: string, inner: string) =>
+        inner.length > ECHO_LIMIT ? `"${bounded(inner)}"` : quoted
+      )
+    )
     .map((line) => (line.length > 160 ? `${line.slice(0, 160)}…` : line))
     .join("\n")
     .slice(0, 1024)

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto"
-import { IncomingMessage, Server, ServerResponse } from "node:http"
+import { IncomingMessage, Server, ServerResponse, STATUS_CODES } from "node:http"
+import { Socket } from "node:net"
+import type { Duplex } from "node:stream"
 import { type HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { type Cause, Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
 import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
 import { type UseCases, UseCasesReady } from "../../app/UseCasesReady.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
@@ -10,7 +12,16 @@ import { bounded } from "../edge/DecodeFailure.js"
 import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
 import { rpcApp } from "../rpc/RpcServer.js"
-import { type BodyGateOptions, checkHeaders, type Refusal, readBody, refuse } from "./BodyGate.js"
+import {
+  type BodyGateOptions,
+  checkHeaders,
+  isClosing,
+  noBodyAllowed,
+  pathOf,
+  type Refusal,
+  readBody,
+  refuse
+} from "./BodyGate.js"
 import { openApiDocument, restApp, toProblem } from "./RestApi.js"
 
 export interface HttpServerOptions {
@@ -43,6 +54,12 @@ const requestIdOf = (header: string | undefined) =>
 
 /** How deep a request body may nest arrays and objects (the API's messages nest three levels). */
 const MAX_JSON_DEPTH = 64
+/** How long a request body may take to arrive. */
+const BODY_TIMEOUT_MS = 10_000
+/** How many bodies of the largest size may be held at once, across all connections (the rest get 503). */
+const BUFFERED_BODIES = 32
+/** How many RPC messages one /rpc request may carry (each gets its own answer: a batch must not be a lever). */
+const MAX_RPC_MESSAGES = 64
 /** The @effect/rpc HTTP protocol's own media type: like JSON, a browser cannot send it cross-site without a preflight. */
 const RPC_MEDIA_TYPES = ["application/ndjson"]
 
@@ -50,7 +67,7 @@ const GET_ONLY = ["/livez", "/readyz", "/startupz", "/metrics"] as const
 
 /** The route label of a request: a known path, or "unmatched" (never the raw path: unbounded cardinality). */
 const routeOf = (url: string) => {
-  const path = new URL(url, "http://localhost").pathname
+  const path = pathOf(url)
   if (path === "/rpc") return "/rpc"
   if (path === "/v1/users") return "/v1/users"
   if (path.startsWith("/v1/users/")) return "/v1/users/{id}"
@@ -167,7 +184,7 @@ const router = (options: HttpServerOptions) =>
         ),
         // A known path with another method is 405 (a route per method and path would clash in the router).
         Effect.catchTag("RouteNotFound", (error) => {
-          const path = new URL(error.request.url, "http://localhost").pathname
+          const path = pathOf(error.request.url)
           return Effect.succeed(
             GET_ONLY.some((known) => known === path)
               ? json(
@@ -212,7 +229,10 @@ const router = (options: HttpServerOptions) =>
             ).pipe(
               Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", call.requestId)),
               Effect.tap((response) => done(response.status, undefined)),
-              Effect.tapErrorCause((cause) => done(500, cause))
+              // A client that went away was sent nothing: 499, as nginx counts it, not a 500.
+              Effect.tapErrorCause((cause) =>
+                Cause.isInterruptedOnly(cause) ? done(499, undefined) : done(500, cause)
+              )
             )
           })
       )
@@ -250,7 +270,15 @@ class GatedServer extends Server {
       request instanceof IncomingMessage &&
       response instanceof ServerResponse
     ) {
-      this.gate(request, response, event === "checkContinue", (passed) => super.emit("request", passed, response))
+      try {
+        this.gate(request, response, event === "checkContinue", (passed) => super.emit("request", passed, response))
+      } catch {
+        // A request the gate cannot read is the caller's fault, never the process's end.
+        if (!response.headersSent) {
+          response.writeHead(400, { connection: "close", "content-length": 0 })
+          response.end()
+        }
+      }
       return true
     }
     return super.emit(event, ...args)
@@ -335,38 +363,85 @@ export const HttpServerLive = (options: HttpServerOptions) => {
       const gateOptions: BodyGateOptions = {
         maxBodyBytes: options.maxBodyBytes,
         maxJsonDepth: MAX_JSON_DEPTH,
-        alsoAccepted: (path) => (path === "/rpc" ? RPC_MEDIA_TYPES : [])
+        bodyTimeoutMs: BODY_TIMEOUT_MS,
+        alsoAccepted: (path) => (path === "/rpc" ? RPC_MEDIA_TYPES : []),
+        maxMessages: (path) => (path === "/rpc" ? MAX_RPC_MESSAGES : undefined),
+        budget: { maxBufferedBytes: BUFFERED_BODIES * options.maxBodyBytes, used: 0 }
       }
       const log = Runtime.runSync(runtime)
+      const logRefusal = (
+        method: string,
+        route: string,
+        status: number,
+        seconds: number,
+        reason: string,
+        peer: string
+      ) => {
+        metrics.httpCompleted(method, route, status, seconds)
+        log(
+          Effect.logInfo("HTTP request refused").pipe(
+            Effect.annotateLogs({
+              method,
+              route,
+              status,
+              duration_ms: Math.round(seconds * 100_000) / 100,
+              reason,
+              peer
+            })
+          )
+        )
+      }
       server.gate = (request, response, expectsContinue, pass) => {
-        if (probe(request, response)) return
+        // After a refusal the connection only drains: a request pipelined behind the refused one is never served.
+        if (isClosing(request.socket)) return void request.resume()
         const started = performance.now()
         const url = request.url ?? ""
-        const recordRefusal = (refused: Refusal) => {
-          const seconds = (performance.now() - started) / 1000
-          metrics.httpCompleted(request.method ?? "", routeOf(url), refused.status, seconds)
-          log(
-            Effect.logInfo("HTTP request refused").pipe(
-              Effect.annotateLogs({
-                method: request.method ?? "",
-                route: routeOf(url),
-                status: refused.status,
-                duration_ms: Math.round(seconds * 100_000) / 100,
-                reason: refused.tag,
-                peer: request.socket.remoteAddress ?? "unknown"
-              })
-            )
+        const path = pathOf(url)
+        const recordRefusal = (refused: Refusal) =>
+          logRefusal(
+            request.method ?? "",
+            routeOf(url),
+            refused.status,
+            (performance.now() - started) / 1000,
+            refused.tag,
+            request.socket.remoteAddress ?? "unknown"
           )
+        const checked = checkHeaders(gateOptions, path, request.headers)
+        const refusal = checked !== "no-body" && PROBES.has(path) ? noBodyAllowed : checked
+        if (typeof refusal === "object") {
+          refuse(request, response, refusal)
+          return recordRefusal(refusal)
         }
-        const checked = checkHeaders(gateOptions, new URL(url, "http://localhost").pathname, request.headers)
-        if (typeof checked === "object") {
-          refuse(request, response, checked)
-          return recordRefusal(checked)
-        }
+        if (refusal === "no-body" && probe(request, response)) return
         if (expectsContinue) response.writeContinue()
-        if (checked === "no-body") return pass(request)
+        if (refusal === "no-body") return pass(request)
         readBody(gateOptions, request, response, recordRefusal, pass)
       }
+      // Requests Node's parser refuses (malformed, headers too large, too slow) are counted and logged like the rest.
+      server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+        const inProgress = Reflect.get(socket, "_httpMessage")
+        if (
+          error.code === "ECONNRESET" ||
+          !socket.writable ||
+          (socket instanceof Socket && isClosing(socket)) ||
+          (inProgress instanceof ServerResponse && inProgress.headersSent)
+        )
+          return void socket.destroy()
+        const status =
+          error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400
+        socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+        logRefusal(
+          "unknown",
+          "unmatched",
+          status,
+          0,
+          error.code ?? "ClientError",
+          socket instanceof Socket ? (socket.remoteAddress ?? "unknown") : "unknown"
+        )
+      })
+      // Slow clients are cut: headers within 10 s, the whole request within 30 s (Node's defaults: 60 s and 300 s).
+      server.headersTimeout = 10_000
+      server.requestTimeout = 30_000
       // With a listener, Node hands requests that expect 100-continue to the gate before sending the 100.
       server.on("checkContinue", () => undefined)
       const address = yield* HttpServer.addressFormattedWith((formatted) => Effect.succeed(formatted))

@@ -16,6 +16,7 @@ import { type AppError, InvalidArgument } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
 import { bounded, invalidArgumentOf } from "../edge/DecodeFailure.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
+import { pathOf } from "./BodyGate.js"
 
 // REST/JSON for callers that speak neither gRPC nor Effect. Errors are JSON {"_tag": ..., "message": ...} with the
 // HTTP status of the one table (adapters/edge/ErrorStatus.ts).
@@ -187,10 +188,11 @@ const contractErrors = (error: unknown): Option.Option<HttpServerResponse.HttpSe
       problemResponse(400, toProblem(new InvalidArgument({ field: "body", reason: "is not valid JSON" })))
     )
   if (error instanceof HttpServerError.RouteNotFound) {
-    const path = new URL(error.request.url, "http://localhost").pathname
+    const path = pathOf(error.request.url)
     const allowed = ROUTES.filter((route) => route.pattern.test(path)).map((route) => route.method)
+    // A path the router refused although its method is declared for it (a parameter too long to route) is unknown.
     return Option.some(
-      allowed.length === 0
+      allowed.length === 0 || allowed.some((method) => method === error.request.method)
         ? problemResponse(404, { _tag: "NotFound", message: `no route for ${bounded(path)}` })
         : problemResponse(
             405,
