@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with dev dependencies, run with production dependencies only, as a non-root user.
-ARG NODE_IMAGE=node:24-bookworm-slim
+# Pinned by digest (node 24.18.0, bookworm-slim): a rebuild gets the same base. Update it deliberately (Dependabot's
+# docker ecosystem or `docker buildx imagetools inspect node:24-bookworm-slim`).
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

@@ -167,6 +167,7 @@ export const AppConfig = Config.all({
     audience: Config.string("AUTH_AUDIENCE").pipe(Config.option),
     clockSkew: duration("AUTH_CLOCK_SKEW").pipe(Config.withDefault(Duration.seconds(30))),
     maxTokenTtl: duration("AUTH_MAX_TOKEN_TTL").pipe(Config.withDefault(Duration.hours(1))),
+    required: Config.boolean("AUTH_REQUIRED").pipe(Config.withDefault(false)),
     writeScope: Config.string("AUTH_WRITE_SCOPE").pipe(Config.withDefault("users:write"))
   }).pipe(
     Config.mapOrFail((auth) =>
@@ -175,7 +176,15 @@ export const AppConfig = Config.all({
         : // HS256 with a short secret can be brute-forced offline from one token (RFC 7518 3.2: at least 256 bits).
           Option.isSome(auth.secret) && Buffer.byteLength(Redacted.value(auth.secret.value)) < 32
           ? Either.left(ConfigError.InvalidData(["AUTH_JWT_SECRET"], "must be at least 32 bytes (256 bits) long"))
-          : Either.right(auth)
+          : // A deployment that must not run open (the production overlay) says so, and a missing secret stops it.
+            auth.required && Option.isNone(auth.secret) && Option.isNone(auth.jwksFile)
+            ? Either.left(
+                ConfigError.InvalidData(
+                  ["AUTH_JWT_SECRET"],
+                  "AUTH_REQUIRED=true: set AUTH_JWT_SECRET (32 bytes or more) or AUTH_JWKS_FILE"
+                )
+              )
+            : Either.right(auth)
     )
   ),
   upstream: Config.all({

@@ -67,14 +67,20 @@ describe("configuration", () => {
     })
   )
 
-  it.effect("an HS256 secret shorter than 32 bytes is a configuration error naming the variable, not its value", () =>
-    Effect.gen(function* () {
-      const error = yield* Effect.flip(load({ AUTH_JWT_SECRET: "x" }))
-      assert.deepStrictEqual(error.problems, ["AUTH_JWT_SECRET: must be at least 32 bytes (256 bits) long"])
-      const config = yield* load({ AUTH_JWT_SECRET: "s".repeat(32) })
-      assert.isTrue(Option.isSome(config.auth.secret))
-      assert.strictEqual(Duration.toSeconds(config.auth.maxTokenTtl), 3600)
-    })
+  it.effect(
+    "an HS256 secret under 32 bytes, or none with AUTH_REQUIRED=true, is a configuration error naming the variable",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(load({ AUTH_JWT_SECRET: "x" }))
+        assert.deepStrictEqual(error.problems, ["AUTH_JWT_SECRET: must be at least 32 bytes (256 bits) long"])
+        const open = yield* Effect.flip(load({ AUTH_REQUIRED: "true" }))
+        assert.deepStrictEqual(open.problems, [
+          "AUTH_JWT_SECRET: AUTH_REQUIRED=true: set AUTH_JWT_SECRET (32 bytes or more) or AUTH_JWKS_FILE"
+        ])
+        const config = yield* load({ AUTH_JWT_SECRET: "s".repeat(32) })
+        assert.isTrue(Option.isSome(config.auth.secret))
+        assert.strictEqual(Duration.toSeconds(config.auth.maxTokenTtl), 3600)
+      })
   )
 
   it.effect(

@@ -1,8 +1,9 @@
 import { execFileSync } from "node:child_process"
 import { Deployment } from "kubernetes-models/apps/v1"
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2"
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1"
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1"
-import { ConfigMap, Secret, Service } from "kubernetes-models/v1"
+import { ConfigMap, Service } from "kubernetes-models/v1"
 import { assert, describe, it } from "vitest"
 import { parseAllDocuments } from "yaml"
 
@@ -56,7 +57,7 @@ const models: Record<string, (object: Manifest) => { validate: () => void }> = {
   Deployment: (o) => Object.assign(new Deployment(), o),
   Service: (o) => Object.assign(new Service(), o),
   ConfigMap: (o) => Object.assign(new ConfigMap(), o),
-  Secret: (o) => Object.assign(new Secret(), o),
+  NetworkPolicy: (o) => Object.assign(new NetworkPolicy(), o),
   HorizontalPodAutoscaler: (o) => Object.assign(new HorizontalPodAutoscaler(), o),
   PodDisruptionBudget: (o) => Object.assign(new PodDisruptionBudget(), o)
 }
@@ -80,6 +81,62 @@ describe("Kubernetes manifests", () => {
       }
     })
   }
+
+  for (const dir of ["deploy/k8s/base", "deploy/k8s/overlays/production"]) {
+    it(`${dir} ships locked: no Secret or placeholder rendered, pinned images, bounded emptyDir, a NetworkPolicy`, () => {
+      const text = run("kubectl", ["kustomize", dir], "kubectl: apt-get install kubectl, or the Kubernetes CLI")
+      const objects = render(dir)
+      assert.notInclude(
+        objects.map((o) => o.kind),
+        "Secret",
+        "the Secret comes from the secret store, never from kustomize"
+      )
+      assert.notMatch(text, /change-me|password@|REPLACE|example-secret/i, "no placeholder credential is rendered")
+      const deployment = Object.assign(
+        new Deployment(),
+        objects.find((o) => o.kind === "Deployment")
+      )
+      const pod = deployment.spec?.template.spec
+      for (const container of pod?.containers ?? []) {
+        assert.match(
+          container.image ?? "",
+          /:[0-9]+\.[0-9]+\.[0-9]+(@sha256:[0-9a-f]{64})?$/,
+          "image pinned by version"
+        )
+      }
+      for (const volume of pod?.volumes ?? [])
+        if (volume.emptyDir !== undefined) assert.isDefined(volume.emptyDir.sizeLimit, `${volume.name}: sizeLimit`)
+      const policy = Object.assign(
+        new NetworkPolicy(),
+        objects.find((o) => o.kind === "NetworkPolicy")
+      )
+      assert.deepStrictEqual(policy.spec?.podSelector.matchLabels, { "app.kubernetes.io/name": "effect-microservice" })
+      assert.deepStrictEqual(policy.spec?.policyTypes, ["Ingress"])
+      const rules = policy.spec?.ingress ?? []
+      assert.isAbove(rules.length, 0)
+      for (const rule of rules) {
+        // Every source is a selected namespace (no ipBlock, no "from anywhere")...
+        assert.isAbove(rule.from?.length ?? 0, 0)
+        for (const peer of rule.from ?? []) assert.isDefined(peer.namespaceSelector?.matchLabels)
+        // ...and only the service's two ports.
+        for (const port of rule.ports ?? []) assert.include(["grpc", "http"], port.port)
+      }
+      assert.isTrue(
+        rules.some((rule) =>
+          (rule.from ?? []).some((peer) => peer.podSelector?.matchLabels?.["app.kubernetes.io/name"] === "prometheus")
+        ),
+        "Prometheus may scrape"
+      )
+    })
+  }
+
+  it("the production overlay turns authentication on: it cannot start without a real secret or JWKS", () => {
+    const config = Object.assign(
+      new ConfigMap(),
+      render("deploy/k8s/overlays/production").find((o) => o.kind === "ConfigMap")
+    ).data
+    assert.strictEqual(config?.AUTH_REQUIRED, "true")
+  })
 
   it("probes, security and the shutdown budget are consistent", () => {
     const objects = render("deploy/k8s/overlays/production")
