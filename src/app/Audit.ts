@@ -4,6 +4,7 @@ import { pageSize } from "../domain/Page.js"
 import { UserId } from "../domain/User.js"
 import { validateField } from "../domain/Validation.js"
 import { type AuditAction, AuditLog } from "../ports/AuditLog.js"
+import { mayReadAudit } from "./Ownership.js"
 import { Users } from "./Users.js"
 
 // The worked example of docs/extending.md: an audit log of user changes, added with Layers only. Neither the
@@ -13,6 +14,7 @@ import { Users } from "./Users.js"
 export class AuditTrail extends Effect.Service<AuditTrail>()("effect-microservice/AuditTrail", {
   effect: Effect.map(AuditLog, (log) => ({
     forUser: Effect.fn("AuditTrail.forUser")(function* (rawId: bigint, rawLimit: number) {
+      yield* mayReadAudit
       const id = yield* validateField(UserId, "user_id")(rawId)
       // The page size rule (0: 20, else 1 to 100), under this call's field name.
       const limit = yield* pageSize(rawLimit).pipe(

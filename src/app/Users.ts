@@ -6,6 +6,7 @@ import { Email, type User, UserId, UserName, type UserPatch } from "../domain/Us
 import { validateField } from "../domain/Validation.js"
 import { UserCache } from "../ports/UserCache.js"
 import { UserRepository, type WriteEnd } from "../ports/UserRepository.js"
+import { mayChange, mayList, mayRead } from "./Ownership.js"
 import { hotSpan } from "./Span.js"
 import { makeUserLoader } from "./UserLoader.js"
 
@@ -35,9 +36,13 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
     const loader = yield* makeUserLoader
     const validId = validateField(UserId, "id")
 
+    // Each use case first asks whether this caller may (app/Ownership.ts: nothing to check with auth off).
     const findById = (id: UserId) =>
-      Effect.flatMap(loader.findById(id), (found) =>
-        Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(new UserNotFound({ id }))
+      Effect.zipRight(
+        mayRead(id),
+        Effect.flatMap(loader.findById(id), (found) =>
+          Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(new UserNotFound({ id }))
+        )
       ).pipe(hotSpan("Users.findById", { attributes: { "user.id": String(id) } }))
 
     const validKey = validateField(IdempotencyKey, "idempotency_key")
@@ -90,6 +95,7 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
       readonly pageSize: number
       readonly pageToken: string
     }) {
+      yield* mayList
       const size = yield* pageSize(request.pageSize)
       const afterId = yield* decodePageToken(request.pageToken)
       // One extra row tells whether another page follows.
@@ -116,6 +122,7 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
       } & Keyed
     ) {
       const id = yield* validId(request.id)
+      yield* mayChange(id)
       const idempotencyKey = yield* keyOf(request.idempotencyKey)
       const patch: UserPatch = {
         name: request.name === undefined ? undefined : yield* validateField(UserName, "name")(request.name),
@@ -130,6 +137,7 @@ export class Users extends Effect.Service<Users>()("effect-microservice/Users", 
 
     const remove = Effect.fn("Users.delete")(function* (request: { readonly id: bigint } & Keyed) {
       const id = yield* validId(request.id)
+      yield* mayChange(id)
       const idempotencyKey = yield* keyOf(request.idempotencyKey)
       yield* invalidate(id)
       const deleted = yield* repository.delete(id, { idempotencyKey, settled: settled(id) })

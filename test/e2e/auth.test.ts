@@ -21,7 +21,7 @@ const sign = (
   options: { secret?: string; expiresIn?: string | number; issuer?: string; audience?: string } = {}
 ) =>
   Effect.promise(() =>
-    new SignJWT(claims)
+    new SignJWT({ scope: "users:read", ...claims })
       .setProtectedHeader({ alg: "HS256" })
       .setSubject("alice-service")
       .setIssuer(options.issuer ?? "https://issuer.example")
@@ -92,7 +92,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("JWT authen
     Effect.gen(function* () {
       const now = Math.floor(Date.now() / 1000)
       const unsigned = () =>
-        new SignJWT({})
+        new SignJWT({ scope: "users:read" })
           .setProtectedHeader({ alg: "HS256" })
           .setSubject("alice-service")
           .setIssuer("https://issuer.example")

@@ -20,7 +20,11 @@ const Service = serviceOnHarness(Effect.succeed({ AUTH_JWKS_FILE: jwksFile }))
 
 const sign = (key: Parameters<SignJWT["sign"]>[0]) =>
   Effect.promise(() =>
-    new SignJWT({}).setProtectedHeader({ alg: "RS256", kid: "k1" }).setSubject("svc").setExpirationTime("5m").sign(key)
+    new SignJWT({ scope: "users:read" })
+      .setProtectedHeader({ alg: "RS256", kid: "k1" })
+      .setSubject("svc")
+      .setExpirationTime("5m")
+      .sign(key)
   )
 
 const sayHello = (authorization: string) =>

@@ -143,7 +143,7 @@ layer(Authenticated, { excludeTestServices: true, timeout: "60 seconds" })("HTTP
     Effect.gen(function* () {
       const rpc = yield* rpcClient
       yield* Effect.flip(rpc.GetUser({ id: 1n }))
-      yield* (yield* rpcClientWith(yield* bearer(""))).GetUser({ id: 1n })
+      yield* (yield* rpcClientWith(yield* bearer("users:read"))).GetUser({ id: 1n })
       const text = yield* scrape
       assert.match(text, /grpc_requests_total\{method="\/UsersRpc\/GetUser",status="UNAUTHENTICATED"\} [1-9]/)
       assert.match(text, /grpc_requests_total\{method="\/UsersRpc\/GetUser",status="OK"\} [1-9]/)

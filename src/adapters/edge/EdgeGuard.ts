@@ -1,6 +1,6 @@
 import { Duration, Effect, Option } from "effect"
 import { DeadlineExceeded, type PermissionDenied, RateLimited, type Unauthenticated } from "../../domain/errors.js"
-import { RequestDeadline } from "../../ports/RequestContext.js"
+import { RequestCaller, RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { type AdmissionOptions, type AdmissionReport, makeAdmission } from "../grpc/Admission.js"
 import { type AuthOptions, makeAuthenticator } from "../grpc/Auth.js"
@@ -67,7 +67,7 @@ export const makeEdgeGuard = (options: EdgeOptions) => {
               Effect.annotateLogs(
                 Effect.zipRight(
                   Effect.sync(() => call.onSubject?.(principal.subject)),
-                  effect
+                  Effect.locally(effect, RequestCaller, Option.some(principal))
                 ),
                 { subject: principal.subject }
               )

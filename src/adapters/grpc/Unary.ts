@@ -4,7 +4,7 @@ import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-j
 import { Context, Effect, Exit, FiberId, FiberRef, FiberRefs, HashMap, LogLevel, Option, Runtime, Tracer } from "effect"
 import { describeError } from "../../domain/describeError.js"
 import { type AppError, DeadlineExceeded, InvalidArgument } from "../../domain/errors.js"
-import { RequestDeadline } from "../../ports/RequestContext.js"
+import { RequestCaller, RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { goCodeName, grpcCodeName, type Outcome, outcomeOfCause } from "../edge/ErrorStatus.js"
 import type { Admission, AdmissionReport } from "./Admission.js"
@@ -41,7 +41,9 @@ const authenticated = <A>(
     policy.auth(typeof authorization === "string" ? authorization : undefined, policy.requiredScope),
     (principal) => {
       onSubject(principal.subject)
-      return Effect.annotateLogs(effect, { subject: principal.subject })
+      return Effect.annotateLogs(Effect.locally(effect, RequestCaller, Option.some(principal)), {
+        subject: principal.subject
+      })
     }
   )
 }
