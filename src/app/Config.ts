@@ -145,7 +145,11 @@ export const AppConfig = Config.all({
   http: Config.all({
     address: listenAddress("HTTP_SERVER_URL").pipe(Config.withDefault({ host: "", port: 4000 })),
     shutdownTimeout: duration("HTTP_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
-    maxBodyBytes: intInRange("HTTP_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024).pipe(Config.withDefault(1024 * 1024))
+    maxBodyBytes: intInRange("HTTP_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024).pipe(Config.withDefault(1024 * 1024)),
+    // TLS on the HTTP port; unset, the gRPC port's files are used (one certificate for the service).
+    tls: tlsFiles({ cert: "HTTP_TLS_CERT_FILE", key: "HTTP_TLS_KEY_FILE", ca: "HTTP_TLS_CLIENT_CA_FILE" }, true),
+    // A plain port that answers only the probes, for a kubelet that should not need the HTTP port's certificates.
+    healthAddress: listenAddress("HEALTH_SERVER_URL").pipe(Config.option)
   }),
   health: Config.all({
     checkTimeout: duration("HEALTH_CHECK_TIMEOUT").pipe(Config.withDefault(Duration.seconds(1))),

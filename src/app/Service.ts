@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs"
+import tls from "node:tls"
 import { Duration, Effect, Layer, Option, RuntimeFlags } from "effect"
 import type { AuthOptions } from "../adapters/grpc/Auth.js"
 import { GrpcServerLive } from "../adapters/grpc/GrpcServer.js"
 import { GrpcUpstreamGreeterLive } from "../adapters/grpc/UpstreamGreeterClient.js"
-import { HttpServerLive } from "../adapters/http/HttpServer.js"
+import { HttpServerLive, TLS_CIPHERS } from "../adapters/http/HttpServer.js"
 import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
 import { PrometheusLive } from "../adapters/observability/Prometheus.js"
 import { TracingLive, TracingOffLive } from "../adapters/observability/Tracing.js"
@@ -115,6 +116,13 @@ const warnCompatibilityOnly = (config: AppConfig) => {
       )
 }
 
+/** TLS for the HTTP port: its own files, else the gRPC port's (one certificate for the service), else none. */
+const httpTls = (config: AppConfig) => {
+  const files = Option.isSome(config.http.tls.certFile) ? config.http.tls : config.grpc.tls
+  if (Option.isNone(files.certFile) || Option.isNone(files.keyFile)) return undefined
+  return { certFile: files.certFile.value, keyFile: files.keyFile.value, caFile: Option.getOrUndefined(files.caFile) }
+}
+
 /** The use cases on the adapters the configuration selects. Needs HealthChecks and Lifecycle. */
 export const UseCasesLive = (config: AppConfig) =>
   UseCasesReady.fill.pipe(
@@ -215,6 +223,10 @@ export const ServiceLive = (config: AppConfig) => {
   // Read once (the JWKS file included), shared by gRPC and the HTTP front doors.
   const auth = authOptions(config)
   const admission = admissionOptions(config)
+  // Both ports offer TLS 1.2+ with forward-secret AEAD suites only. grpc-js takes no cipher option, so the policy
+  // is Node's default, set before either server is built (outbound TLS, to Postgres or Redis, gets it too).
+  tls.DEFAULT_MIN_VERSION = "TLSv1.2"
+  tls.DEFAULT_CIPHERS = TLS_CIPHERS
   return ShutdownGateLive(config.shutdownDelay).pipe(
     Layer.provideMerge(
       GrpcServerLive({
@@ -241,6 +253,8 @@ export const ServiceLive = (config: AppConfig) => {
         port: config.http.address.port,
         shutdownTimeout: config.http.shutdownTimeout,
         maxBodyBytes: config.http.maxBodyBytes,
+        tls: httpTls(config),
+        health: Option.getOrUndefined(config.http.healthAddress),
         edge: {
           requestTimeout: config.grpc.requestTimeout,
           auth,

@@ -21,7 +21,7 @@ describe(".env.example and docs/configuration.md", () => {
       readFileSync(new URL("docs/configuration.md", root), "utf8"),
       /^\| `([A-Z][A-Z0-9_]+)`\s*\|/gm
     )
-    assert.strictEqual(read.size, 78)
+    assert.strictEqual(read.size, 82)
     assert.deepStrictEqual(
       [...read].filter((name) => !example.has(name)),
       []

@@ -1,7 +1,9 @@
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync } from "node:fs"
+import { request as httpsRequest } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls"
 import { assert, layer } from "@effect/vitest"
 import { type ChannelCredentials, credentials, status } from "@grpc/grpc-js"
 import { Effect, Layer } from "effect"
@@ -10,6 +12,7 @@ import { GreeterClient, type SayHelloResponse } from "../../src/adapters/grpc/ge
 import { unary, within } from "../support/grpc.js"
 import { captureLogs } from "../support/logs.js"
 import { pollUntil } from "../support/poll.js"
+import { httpPort } from "../support/rpc.js"
 import { serviceOnHarness } from "../support/service.js"
 
 // Certificates from the project's own script (npm run certs:dev): ours, and another CA's for an impostor.
@@ -33,7 +36,9 @@ const Service = serviceOnHarness(
   Effect.succeed({
     GRPC_TLS_CERT_FILE: join(dirOf, "server.crt"),
     GRPC_TLS_KEY_FILE: join(dirOf, "server.key"),
-    GRPC_TLS_CLIENT_CA_FILE: join(dirOf, "ca.crt")
+    GRPC_TLS_CLIENT_CA_FILE: join(dirOf, "ca.crt"),
+    // The HTTP port takes the gRPC port's files (mTLS too); the probes also on a plain port of their own.
+    HEALTH_SERVER_URL: "127.0.0.1:0"
   })
 ).pipe(Layer.provide(logs.layer))
 
@@ -83,3 +88,117 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("mTLS", (it
   )
   refused("a plaintext client", () => credentials.createInsecure())
 })
+
+/** Whether a TLS handshake with these client options completes (bounded). */
+const handshake = (port: number, options: ConnectionOptions) =>
+  Effect.promise(
+    () =>
+      new Promise<string>((resolve) => {
+        const socket = tlsConnect({ host: "127.0.0.1", port, servername: "localhost", ca: mine("ca.crt"), ...options })
+        const done = (outcome: string) => {
+          clearTimeout(timer)
+          socket.destroy()
+          resolve(outcome)
+        }
+        const timer = setTimeout(() => done("timeout"), 5000)
+        socket.once("secureConnect", () => done(`${socket.getProtocol()} ${socket.getCipher().name}`))
+        socket.once("error", () => done("refused"))
+      })
+  )
+
+const clientCert = { cert: mine("client-greeter-a.crt"), key: mine("client-greeter-a.key") }
+
+layer(Service, { excludeTestServices: true, timeout: "60 seconds" })(
+  "TLS on the HTTP port, and the cipher policy",
+  (it) => {
+    it.scoped(
+      "HTTP takes the gRPC port's certificate and client CA: mTLS clients in, others refused, no plaintext",
+      () =>
+        Effect.gen(function* () {
+          const port = yield* httpPort
+          const get = (options: { cert?: Buffer; key?: Buffer }) =>
+            Effect.promise(
+              () =>
+                new Promise<number | string>((resolve) => {
+                  const request = httpsRequest(
+                    {
+                      host: "127.0.0.1",
+                      port,
+                      path: "/v1/users/1",
+                      servername: "localhost",
+                      ca: mine("ca.crt"),
+                      ...options
+                    },
+                    (response) => {
+                      response.resume()
+                      resolve(response.statusCode ?? 0)
+                    }
+                  )
+                  request.setTimeout(5000, () => request.destroy(new Error("timeout")))
+                  request.on("error", () => resolve("refused"))
+                  request.end()
+                })
+            )
+          assert.strictEqual(yield* get(clientCert), 200)
+          assert.strictEqual(yield* get({}), "refused")
+          const plain = yield* Effect.promise(() =>
+            fetch(`http://127.0.0.1:${port}/livez`).then(
+              (r) => r.status,
+              () => "refused"
+            )
+          )
+          assert.strictEqual(plain, "refused")
+        })
+    )
+
+    it.scoped("both ports: TLS 1.2+ with forward-secret AEAD suites only", () =>
+      Effect.gen(function* () {
+        const ports = { http: yield* httpPort, grpc: (yield* GrpcServer).port }
+        for (const [name, port] of Object.entries(ports)) {
+          const modern = yield* handshake(port, {
+            ...clientCert,
+            ALPNProtocols: name === "grpc" ? ["h2"] : ["http/1.1"]
+          })
+          assert.match(modern, /^TLSv1\.3 /, name)
+          const aead = yield* handshake(port, {
+            ...clientCert,
+            maxVersion: "TLSv1.2",
+            ciphers: "ECDHE-RSA-AES128-GCM-SHA256"
+          })
+          assert.strictEqual(aead, "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256", name)
+          for (const ciphers of ["AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES128-GCM-SHA256"])
+            assert.strictEqual(
+              yield* handshake(port, { ...clientCert, maxVersion: "TLSv1.2", ciphers }),
+              "refused",
+              `${name} ${ciphers}`
+            )
+          assert.strictEqual(
+            yield* handshake(port, {
+              ...clientCert,
+              minVersion: "TLSv1",
+              maxVersion: "TLSv1.1",
+              ciphers: "DEFAULT@SECLEVEL=0"
+            }),
+            "refused",
+            `${name} TLS 1.1`
+          )
+        }
+      })
+    )
+
+    it.scoped("HEALTH_SERVER_URL: the probes on a plain port of their own, and nothing else there", () =>
+      Effect.gen(function* () {
+        const line = yield* pollUntil(
+          Effect.sync(() => logs.entries.findLast((e) => e.message === "Health server listening")),
+          (found) => found !== undefined
+        )
+        const port = Number(String(line?.address).split(":").at(-1))
+        const status = (path: string) =>
+          Effect.promise(() => fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.status))
+        assert.strictEqual(yield* status("/livez"), 200)
+        assert.strictEqual(yield* status("/startupz"), 200)
+        assert.strictEqual(yield* status("/v1/users/1"), 404)
+      })
+    )
+  }
+)

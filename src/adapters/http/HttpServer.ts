@@ -1,8 +1,18 @@
 import { randomUUID } from "node:crypto"
-import { IncomingMessage, Server, ServerResponse, STATUS_CODES } from "node:http"
+import { EventEmitter } from "node:events"
+import { readFileSync } from "node:fs"
+import { createServer as createHttpServer, IncomingMessage, type Server, ServerResponse, STATUS_CODES } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import { Socket } from "node:net"
 import type { Duplex } from "node:stream"
-import { type HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import {
+  type HttpApp,
+  HttpRouter,
+  HttpServer,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
 import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
@@ -30,6 +40,12 @@ export interface HttpServerOptions {
   readonly port: number
   /** At shutdown, how long open connections may finish before they are cut. */
   readonly shutdownTimeout: Duration.Duration
+  /** TLS on this port (HTTP_TLS_*, or the gRPC port's files), with a client CA for mTLS; undefined: plaintext. */
+  readonly tls?:
+    | { readonly certFile: string; readonly keyFile: string; readonly caFile?: string | undefined }
+    | undefined
+  /** HEALTH_SERVER_URL: a plain port that answers only the probes. */
+  readonly health?: { readonly host: string; readonly port: number } | undefined
   /** The largest request body any route accepts (HTTP_MAX_BODY_BYTES); larger ones are refused with 413 unread. */
   readonly maxBodyBytes: number
   /** Admission, authentication and the request timeout for REST (/v1) and RPC (/rpc): gRPC's settings. */
@@ -253,25 +269,29 @@ const router = (options: HttpServerOptions) =>
  * - every other request's body goes through the body gate (BodyGate.ts): JSON only, at most HTTP_MAX_BODY_BYTES,
  *   bounded nesting, read while counting so nothing beyond the limit is ever held.
  */
-class GatedServer extends Server {
-  gate:
-    | ((
-        request: IncomingMessage,
-        response: ServerResponse,
-        expectsContinue: boolean,
-        pass: (request: IncomingMessage) => void
-      ) => void)
-    | undefined
-  override emit(event: string, ...args: Array<unknown>): boolean {
+type Gate = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  expectsContinue: boolean,
+  pass: (request: IncomingMessage) => void
+) => void
+
+/** Puts `gate` in front of a server's request handlers (a plain or an HTTPS server alike). */
+const installGate = (server: Server): ((gate: Gate) => void) => {
+  let gate: Gate | undefined
+  // Node's servers do not override emit: this is what server.emit did.
+  const emit = (event: string | symbol, ...args: Array<unknown>) =>
+    EventEmitter.prototype.emit.call(server, event, ...args)
+  server.emit = (event: string | symbol, ...args: Array<unknown>): boolean => {
     const [request, response] = args
     if (
       (event === "request" || event === "checkContinue") &&
-      this.gate !== undefined &&
+      gate !== undefined &&
       request instanceof IncomingMessage &&
       response instanceof ServerResponse
     ) {
       try {
-        this.gate(request, response, event === "checkContinue", (passed) => super.emit("request", passed, response))
+        gate(request, response, event === "checkContinue", (passed) => emit("request", passed, response))
       } catch {
         // A request the gate cannot read is the caller's fault, never the process's end.
         if (!response.headersSent) {
@@ -281,9 +301,26 @@ class GatedServer extends Server {
       }
       return true
     }
-    return super.emit(event, ...args)
+    return emit(event, ...args)
+  }
+  return (installed) => {
+    gate = installed
   }
 }
+
+/**
+ * TLS 1.2 and 1.3 with forward-secret AEAD suites only (ECDHE with AES-GCM or ChaCha20-Poly1305; TLS 1.3's suites
+ * are all such). Set as Node's default in the composition root, so the gRPC port (grpc-js takes no cipher option)
+ * gets the same; the HTTPS server is given it explicitly as well.
+ */
+export const TLS_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305"
+].join(":")
 
 const PROBES = new Set(["/livez", "/readyz", "/startupz", "/metrics"])
 
@@ -333,8 +370,40 @@ const answerProbe =
     return true
   }
 
-export const HttpServerLive = (options: HttpServerOptions) => {
-  const server = new GatedServer()
+/** The certificate files, read when the server is built (a missing file fails the start, naming it). */
+const readTls = (tls: HttpServerOptions["tls"]) =>
+  Effect.try({
+    try: () =>
+      tls === undefined
+        ? undefined
+        : {
+            cert: readFileSync(tls.certFile),
+            key: readFileSync(tls.keyFile),
+            clientCa: tls.caFile === undefined ? undefined : readFileSync(tls.caFile)
+          },
+    catch: (cause) => new HttpServerError.ServeError({ cause })
+  })
+
+export const HttpServerLive = (options: HttpServerOptions) =>
+  Layer.unwrapEffect(Effect.map(readTls(options.tls), (tls) => serve(options, tls)))
+
+const serve = (
+  options: HttpServerOptions,
+  tls: { readonly cert: Buffer; readonly key: Buffer; readonly clientCa: Buffer | undefined } | undefined
+) => {
+  const server =
+    tls === undefined
+      ? createHttpServer()
+      : createHttpsServer({
+          cert: tls.cert,
+          key: tls.key,
+          minVersion: "TLSv1.2",
+          ciphers: TLS_CIPHERS,
+          honorCipherOrder: true,
+          // mTLS: a client certificate signed by this CA only (never Node's public bundle), or no handshake.
+          ...(tls.clientCa === undefined ? {} : { ca: [tls.clientCa], requestCert: true, rejectUnauthorized: true })
+        })
+  const setGate = installGate(server)
   const listen = NodeHttpServer.layer(() => server, {
     port: options.port,
     ...(options.host === "" ? {} : { host: options.host })
@@ -391,7 +460,7 @@ export const HttpServerLive = (options: HttpServerOptions) => {
           )
         )
       }
-      server.gate = (request, response, expectsContinue, pass) => {
+      setGate((request, response, expectsContinue, pass) => {
         // After a refusal the connection only drains: a request pipelined behind the refused one is never served.
         if (isClosing(request.socket)) return void request.resume()
         const started = performance.now()
@@ -416,7 +485,7 @@ export const HttpServerLive = (options: HttpServerOptions) => {
         if (expectsContinue) response.writeContinue()
         if (refusal === "no-body") return pass(request)
         readBody(gateOptions, request, response, recordRefusal, pass)
-      }
+      })
       // Requests Node's parser refuses (malformed, headers too large, too slow) are counted and logged like the rest.
       server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
         const inProgress = Reflect.get(socket, "_httpMessage")
@@ -447,6 +516,39 @@ export const HttpServerLive = (options: HttpServerOptions) => {
       const address = yield* HttpServer.addressFormattedWith((formatted) => Effect.succeed(formatted))
       yield* Effect.logInfo("HTTP server listening").pipe(Effect.annotateLogs({ address }))
       yield* lifecycle.started("http")
+      // HEALTH_SERVER_URL: the probes on a plain port of their own as well (nothing else is served there).
+      if (options.health !== undefined) {
+        const health = createHttpServer((request, response) => {
+          if (!probe(request, response)) {
+            response.writeHead(404, { "content-type": "application/json", connection: "close" })
+            response.end(JSON.stringify({ _tag: "NotFound", message: "this port serves only the probes" }))
+          }
+        })
+        health.headersTimeout = 10_000
+        health.requestTimeout = 30_000
+        const { host, port } = options.health
+        const listening = yield* Effect.acquireRelease(
+          Effect.async<string, HttpServerError.ServeError>((resume) => {
+            health.once("error", (cause) => resume(Effect.fail(new HttpServerError.ServeError({ cause }))))
+            health.listen({ port, ...(host === "" ? {} : { host }) }, () => {
+              const address = health.address()
+              resume(
+                Effect.succeed(
+                  typeof address === "object" && address !== null
+                    ? `${address.address}:${address.port}`
+                    : String(address)
+                )
+              )
+            })
+          }),
+          () =>
+            Effect.async<void>((resume) => {
+              health.closeAllConnections()
+              health.close(() => resume(Effect.void))
+            })
+        )
+        yield* Effect.logInfo("Health server listening").pipe(Effect.annotateLogs({ address: listening }))
+      }
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           server.closeIdleConnections()
