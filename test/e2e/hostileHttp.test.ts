@@ -243,11 +243,15 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("hostile HT
             })
             request.on("response", (response) => {
               response.resume()
+              console.log(
+                `[measure] 413 for a 2 MiB Content-Length: ${(performance.now() - sent).toFixed(1)} ms after the headers`
+              )
               resolve({ status: response.statusCode ?? 0, continued })
               request.destroy()
             })
             request.on("error", reject)
             setTimeout(() => reject(new Error("no answer within 10 s")), 10_000).unref()
+            const sent = performance.now()
             request.flushHeaders()
           })
       )
