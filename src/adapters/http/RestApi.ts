@@ -12,6 +12,7 @@ import {
 } from "@effect/platform"
 import { Cause, Effect, Layer, Option, Schema } from "effect"
 import { Users } from "../../app/Users.js"
+import { VERSION } from "../../app/Version.js"
 import { type AppError, InvalidArgument } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
 import { bounded, invalidArgumentOf } from "../edge/DecodeFailure.js"
@@ -76,52 +77,149 @@ const strict = { parseOptions: { onExcessProperty: "error" } } as const
 /** A write's `Idempotency-Key` header (docs/resilience.md): a retry with the same key is applied at most once. */
 const WriteHeaders = Schema.Struct({ "idempotency-key": Schema.optional(Schema.String) })
 
-export class UsersRestApi extends HttpApi.make("users-rest").add(
-  HttpApiGroup.make("users")
-    .addError(BadRequest)
-    .addError(Unauthorized)
-    .addError(Forbidden)
-    .addError(NotFound)
-    .addError(Conflict)
-    .addError(TooManyRequests)
-    .addError(BadGateway)
-    .addError(ServiceUnavailable)
-    .addError(GatewayTimeout)
-    .add(HttpApiEndpoint.get("getUser", "/v1/users/:id").setPath(IdPath).addSuccess(UserJson))
-    .add(
-      HttpApiEndpoint.get("listUsers", "/v1/users")
-        .setUrlParams(
-          Schema.Struct({
-            page_size: Schema.optional(Schema.NumberFromString),
-            page_token: Schema.optional(Schema.String)
-          })
-        )
-        .addSuccess(Schema.Struct({ users: Schema.Array(UserJson), next_page_token: Schema.String }))
-    )
-    .add(
-      HttpApiEndpoint.post("createUser", "/v1/users")
-        .setHeaders(WriteHeaders)
-        .setPayload(Schema.Struct({ name: Schema.String, email: Schema.String }).annotations(strict))
-        .addSuccess(UserJson, { status: 201 })
-    )
-    .add(
-      HttpApiEndpoint.patch("updateUser", "/v1/users/:id")
-        .setPath(IdPath)
-        .setHeaders(WriteHeaders)
-        .setPayload(
-          Schema.Struct({ name: Schema.optional(Schema.String), email: Schema.optional(Schema.String) }).annotations(
-            strict
+/**
+ * What the OpenAPI document says of each operation beyond its schemas: a summary, who may call it (with
+ * authentication on; docs/security.md), and the statuses it can answer (the group declares every problem the
+ * handlers can map to; each operation lists only its own, plus what the edge adds: 413 and 415 from the body gate,
+ * 500 for a defect).
+ */
+const OPERATIONS: Record<
+  string,
+  { readonly summary: string; readonly access: string; readonly statuses: ReadonlyArray<string> }
+> = {
+  "users.getUser": {
+    summary: "Get a user",
+    access: "the user's own token (subject = id), or scope users:read",
+    statuses: ["200", "400", "401", "403", "404", "429", "500", "503", "504"]
+  },
+  "users.listUsers": {
+    summary: "List users, a page at a time",
+    access: "scope users:read",
+    statuses: ["200", "400", "401", "403", "429", "500", "503", "504"]
+  },
+  "users.createUser": {
+    summary: "Create a user",
+    access: "the write scope (AUTH_WRITE_SCOPE, users:write by default)",
+    statuses: ["201", "400", "401", "403", "409", "413", "415", "429", "500", "502", "503", "504"]
+  },
+  "users.updateUser": {
+    summary: "Change a user's name or email",
+    access: "the write scope, and the user's own token or scope users:admin",
+    statuses: ["200", "400", "401", "403", "404", "409", "413", "415", "429", "500", "502", "503", "504"]
+  },
+  "users.deleteUser": {
+    summary: "Delete a user",
+    access: "the write scope, and the user's own token or scope users:admin",
+    statuses: ["204", "400", "401", "403", "404", "429", "500", "502", "503", "504"]
+  }
+}
+
+const problemSchema = {
+  type: "object",
+  required: ["_tag", "message"],
+  properties: { _tag: { type: "string" }, message: { type: "string" } },
+  additionalProperties: false
+}
+const EDGE_PROBLEMS: Record<string, string> = {
+  "413": "The body is larger than HTTP_MAX_BODY_BYTES (PayloadTooLarge)",
+  "415": "The body is not application/json (UnsupportedMediaType)",
+  "500": "A defect in the service (logged; the body never holds its cause)"
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
+
+/** The generated document, made truthful: name, version, servers, the bearer scheme, summaries, real statuses. */
+const describe = (spec: Record<string, unknown>): Record<string, unknown> => {
+  const paths = isRecord(spec.paths) ? spec.paths : {}
+  for (const item of Object.values(paths)) {
+    if (!isRecord(item)) continue
+    for (const operation of Object.values(item)) {
+      if (!isRecord(operation) || typeof operation.operationId !== "string") continue
+      const described = OPERATIONS[operation.operationId]
+      if (described === undefined) continue
+      operation.summary = described.summary
+      operation.description = `With authentication on: ${described.access}.`
+      operation.security = [{ bearer: [] }]
+      const responses = isRecord(operation.responses) ? operation.responses : {}
+      for (const status of Object.keys(responses)) if (!described.statuses.includes(status)) delete responses[status]
+      for (const [status, description] of Object.entries(EDGE_PROBLEMS))
+        if (described.statuses.includes(status))
+          responses[status] = { description, content: { "application/json": { schema: problemSchema } } }
+      operation.responses = responses
+    }
+  }
+  const components = isRecord(spec.components) ? spec.components : {}
+  return {
+    ...spec,
+    info: {
+      title: "effect-microservice",
+      version: VERSION,
+      description:
+        "The user API over REST/JSON. The same use cases are served over gRPC (:5000) and @effect/rpc (/rpc)."
+    },
+    servers: [{ url: "http://localhost:4000", description: "npm start (HTTP_SERVER_URL)" }],
+    components: {
+      ...components,
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description: "Required when AUTH_JWT_SECRET or AUTH_JWKS_FILE is set (docs/security.md); ignored otherwise."
+        }
+      }
+    }
+  }
+}
+
+export class UsersRestApi extends HttpApi.make("users-rest")
+  .add(
+    HttpApiGroup.make("users")
+      .addError(BadRequest)
+      .addError(Unauthorized)
+      .addError(Forbidden)
+      .addError(NotFound)
+      .addError(Conflict)
+      .addError(TooManyRequests)
+      .addError(BadGateway)
+      .addError(ServiceUnavailable)
+      .addError(GatewayTimeout)
+      .add(HttpApiEndpoint.get("getUser", "/v1/users/:id").setPath(IdPath).addSuccess(UserJson))
+      .add(
+        HttpApiEndpoint.get("listUsers", "/v1/users")
+          .setUrlParams(
+            Schema.Struct({
+              page_size: Schema.optional(Schema.NumberFromString),
+              page_token: Schema.optional(Schema.String)
+            })
           )
-        )
-        .addSuccess(UserJson)
-    )
-    .add(
-      HttpApiEndpoint.del("deleteUser", "/v1/users/:id")
-        .setPath(IdPath)
-        .setHeaders(WriteHeaders)
-        .addSuccess(HttpApiSchema.NoContent)
-    )
-) {}
+          .addSuccess(Schema.Struct({ users: Schema.Array(UserJson), next_page_token: Schema.String }))
+      )
+      .add(
+        HttpApiEndpoint.post("createUser", "/v1/users")
+          .setHeaders(WriteHeaders)
+          .setPayload(Schema.Struct({ name: Schema.String, email: Schema.String }).annotations(strict))
+          .addSuccess(UserJson, { status: 201 })
+      )
+      .add(
+        HttpApiEndpoint.patch("updateUser", "/v1/users/:id")
+          .setPath(IdPath)
+          .setHeaders(WriteHeaders)
+          .setPayload(
+            Schema.Struct({ name: Schema.optional(Schema.String), email: Schema.optional(Schema.String) }).annotations(
+              strict
+            )
+          )
+          .addSuccess(UserJson)
+      )
+      .add(
+        HttpApiEndpoint.del("deleteUser", "/v1/users/:id")
+          .setPath(IdPath)
+          .setHeaders(WriteHeaders)
+          .addSuccess(HttpApiSchema.NoContent)
+      )
+  )
+  .annotate(OpenApi.Transform, describe) {}
 
 /** A path id as an int64: digits only (the use case then checks the range and names the field). */
 const parseId = (text: string): Effect.Effect<bigint, InvalidArgument> =>

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest"
+import { openApiDocument } from "../../src/adapters/http/RestApi.js"
+
+// The OpenAPI document (served at /openapi.json, shown at /docs) says what the API really is (issue 16, finding 9).
+const operations = Object.entries(openApiDocument.paths).flatMap(([path, item]) =>
+  Object.entries(item).map(([method, operation]) => ({ path, method, operation }))
+)
+const statusesOf = (method: string, path: string) =>
+  Object.keys(operations.find((o) => o.method === method && o.path === path)?.operation.responses ?? {}).sort()
+
+describe("the OpenAPI document", () => {
+  it("names the package and its version, a server, and the bearer scheme every operation declares", () => {
+    expect(openApiDocument.info.title).toBe("effect-microservice")
+    expect(openApiDocument.info.version).toMatch(/^\d+\.\d+\.\d+/)
+    expect(openApiDocument.servers?.length).toBeGreaterThan(0)
+    expect(openApiDocument.components.securitySchemes).toMatchObject({ bearer: { type: "http", scheme: "bearer" } })
+    expect(operations.length).toBe(5)
+    for (const { operation } of operations) {
+      expect(operation.summary, operation.operationId).toBeTruthy()
+      expect(operation.security, operation.operationId).toEqual([{ bearer: [] }])
+      expect(operation.description, operation.operationId).toContain("With authentication on")
+    }
+  })
+
+  it("lists only the statuses each operation can answer", () => {
+    expect(statusesOf("get", "/v1/users/{id}")).toEqual(["200", "400", "401", "403", "404", "429", "500", "503", "504"])
+    expect(statusesOf("get", "/v1/users")).not.toContain("409")
+    expect(statusesOf("get", "/v1/users")).not.toContain("404")
+    expect(statusesOf("post", "/v1/users")).toEqual(expect.arrayContaining(["201", "409", "413", "415", "500", "502"]))
+    expect(statusesOf("delete", "/v1/users/{id}")).not.toContain("409")
+    for (const { operation } of operations) expect(Object.keys(operation.responses)).toContain("500")
+  })
+})
