@@ -157,7 +157,11 @@ const describe = (spec: Record<string, unknown>): Record<string, unknown> => {
       description:
         "The user API over REST/JSON. The same use cases are served over gRPC (:5000) and @effect/rpc (/rpc)."
     },
-    servers: [{ url: "http://localhost:4000", description: "npm start (HTTP_SERVER_URL)" }],
+    // The server that serves this document (HTTP_SERVER_URL; :4000 with npm start).
+    servers: [{ url: "/", description: "this service's HTTP port" }],
+    tags: [
+      { name: "users", description: "The users of the Go boilerplate's schema: read, list, create, change, delete." }
+    ],
     components: {
       ...components,
       securitySchemes: {
