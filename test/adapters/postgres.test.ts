@@ -153,7 +153,7 @@ layer(
       const started = performance.now()
       const refused = yield* Effect.flip(guard.run("quick", sql`SELECT 1`))
       assert.strictEqual(refused._tag, "BreakerOpen")
-      assert.isBelow(performance.now() - started, 100)
+      assert.isBelow(performance.now() - started, 1000) // the tag says it was refused; the bound, that nothing waited
       // The database answers again (it always did): the background probe closes the breaker with no traffic.
       yield* pollUntil(breakerDetail, (detail) => detail === "ok", "10 seconds", "50 millis")
     })

@@ -83,7 +83,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("JWT authen
         const started = performance.now()
         const answer = yield* statusOf(sayHello(authorization))
         assert.deepStrictEqual(answer, { code: status.UNAUTHENTICATED, details }, name)
-        assert.isBelow(performance.now() - started, 500, name)
+        assert.isBelow(performance.now() - started, 2000, name)
       }
     })
   )

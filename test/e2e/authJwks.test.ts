@@ -54,7 +54,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("JWT with k
         code: status.UNAUTHENTICATED,
         details: "unauthenticated: token too large"
       })
-      assert.isBelow(performance.now() - started, 500)
+      assert.isBelow(performance.now() - started, 2000)
     })
   )
 })

@@ -158,7 +158,8 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
       // Field 1 as a length-delimited field claiming 100 bytes that are not there.
       const started = performance.now()
       const malformed = yield* Effect.flip(raw("/hello_world.Greeter/SayHello", Buffer.from([0x0a, 0x64, 0x01])))
-      assert.isBelow(performance.now() - started, 200)
+      // Answered, not hung (there is no deadline): milliseconds on a quiet machine, generous for a busy one.
+      assert.isBelow(performance.now() - started, 5000)
       assert.deepStrictEqual(
         { code: malformed.code, details: malformed.details },
         {
@@ -169,7 +170,7 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("faults", (
       const startedUnknown = performance.now()
       const unknown = yield* Effect.flip(raw("/hello_world.Greeter/SayGoodbye", Buffer.alloc(0)))
       assert.strictEqual(unknown.code, status.UNIMPLEMENTED)
-      assert.isBelow(performance.now() - startedUnknown, 200)
+      assert.isBelow(performance.now() - startedUnknown, 5000)
       // And the server is fine afterwards.
       assert.strictEqual((yield* sayHello(1n)).message, "Hello, Alice!")
     })
