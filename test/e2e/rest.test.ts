@@ -80,6 +80,9 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("REST API (
       assert.strictEqual(spec.status, 200)
       const paths = typeof spec.json === "object" && spec.json !== null && "paths" in spec.json ? spec.json.paths : {}
       assert.includeMembers(Object.keys(paths ?? {}), ["/v1/users/{id}", "/v1/users"])
+      // The truthful document (test/adapters/openapi.test.ts lints it) is the one served.
+      assert.include(JSON.stringify(spec.json), '"title":"effect-microservice"')
+      assert.include(JSON.stringify(spec.json), '"bearerFormat":"JWT"')
       assert.strictEqual((yield* request("GET", "/docs")).status, 200)
     })
   )
