@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { status } from "@grpc/grpc-js"
@@ -32,6 +35,33 @@ layer(Service, { timeout: "60 seconds", excludeTestServices: true })("gRPC end t
         message: "Hello, Alice!",
         user: { id: "1", name: "Alice", email: "alice@example.com" }
       })
+    })
+  )
+
+  it.scoped("the README's call works through reflection with the proto's field names (buf curl --reflect)", () =>
+    Effect.gen(function* () {
+      const port = (yield* GrpcServer).port
+      // buf (from the dev dependencies) stands in for grpcurl: it reads the schema only from the server's reflection.
+      const buf = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url))
+      const { stdout } = yield* Effect.promise(() =>
+        promisify(execFile)(
+          buf,
+          [
+            "curl",
+            "--protocol",
+            "grpc",
+            "--http2-prior-knowledge",
+            "--reflect",
+            "-d",
+            '{"user_id": 1}',
+            `http://127.0.0.1:${port}/hello_world.Greeter/SayHello`
+          ],
+          { timeout: 30_000 }
+        )
+      )
+      const reply: { message?: string; user?: Record<string, unknown> } = JSON.parse(stdout)
+      assert.strictEqual(reply.message, "Hello, Alice!")
+      assert.strictEqual(reply.user?.email, "alice@example.com")
     })
   )
 

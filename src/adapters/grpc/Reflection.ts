@@ -22,6 +22,8 @@ export const findProtoDirectory = (from: string = dirname(fileURLToPath(import.m
 
 /** Server reflection (v1 and v1alpha), so `grpcurl -plaintext localhost:5000 list` works without -proto. */
 export const addReflection = (server: Server): void => {
-  const definitions = loadSync([...PROTO_FILES], { includeDirs: [findProtoDirectory()] })
+  // keepCase: the descriptors carry the proto files' own field names (user_id, page_size), as grpcurl and buf curl
+  // expect in JSON; without it proto-loader renames them to camelCase.
+  const definitions = loadSync([...PROTO_FILES], { includeDirs: [findProtoDirectory()], keepCase: true })
   new ReflectionService(definitions).addToServer(server)
 }
