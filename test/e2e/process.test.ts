@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, assert, describe, it } from "vitest"
 import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
@@ -85,6 +86,19 @@ describe("the service process", { timeout: 4 * START_MS }, () => {
     const { code } = await service.exited
     assert.strictEqual(code, 130)
     assert.isBelow(performance.now() - secondAt, 2000)
+  })
+
+  it("db:seed and db:migrate refuse to run against nothing (no DATABASE_DSN, no DATABASE_EMBEDDED_DIR)", async () => {
+    for (const command of ["seed", "migrate"]) {
+      const script = fileURLToPath(new URL(`../../src/app/cli/${command}.ts`, import.meta.url))
+      const run = startService({}, script)
+      const { code } = await run.exited
+      assert.notStrictEqual(code, 0, command)
+      assert.isTrue(
+        run.logs.some((line) => String(line.message).includes("DATABASE_DSN: set it")),
+        `${command}: ${JSON.stringify(run.logs)}`
+      )
+    }
   })
 
   it("refuses to start on invalid configuration, naming every bad variable, with a non-zero exit", async () => {
