@@ -1,13 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { status } from "@grpc/grpc-js"
-import { Context, Duration, Effect, Fiber, Layer, Redacted } from "effect"
-import { Redis } from "ioredis"
+import { Duration, Effect, Fiber, Layer, Redacted } from "effect"
+import type { Redis } from "ioredis"
 import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
 import type { GetUserResponse, UserServiceClient } from "../../src/adapters/grpc/generated/users/v1/users.js"
 import { clientsFor, unary, within } from "../support/grpc.js"
+import { OwnRedis, OwnRedisLive } from "../support/OwnRedis.js"
 import { pollUntil } from "../support/poll.js"
-import { type RedisServer, startRedisServer } from "../support/RedisServer.js"
 import { PostgresProxy, PostgresProxyLive, serviceOnHarness } from "../support/service.js"
 import { FreshDatabaseUrl } from "../support/TestDatabase.js"
 
@@ -15,27 +15,6 @@ import { FreshDatabaseUrl } from "../support/TestDatabase.js"
 // share one load (src/app/UserLoader.ts: the ids asked for in one turn are one batch, and a lookup of an id already
 // loading joins that load); when one caller of a shared load leaves, the load must still complete for the callers
 // still waiting, and a caller arriving while an abandoned load is being stopped must not join it.
-
-/**
- * A redis-server of this suite's own: the ids it reads are uncached until this suite reads them, and its MGET count
- * is exactly the service's loads.
- */
-class OwnRedis extends Context.Tag("test/cancellation/OwnRedis")<
-  OwnRedis,
-  { readonly server: RedisServer; readonly client: Redis }
->() {}
-
-const OwnRedisLive = Layer.scoped(
-  OwnRedis,
-  Effect.gen(function* () {
-    const server = yield* Effect.acquireRelease(Effect.promise(startRedisServer), (s) => Effect.promise(s.close))
-    const client = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis(server.url, { maxRetriesPerRequest: 1 })),
-      (c) => Effect.sync(() => c.disconnect())
-    )
-    return { server, client }
-  })
-)
 
 // Postgres behind the fault proxy, whose latency keeps each load's query in flight (2 x LATENCY_MS at least) while
 // its callers cancel.
@@ -57,7 +36,7 @@ const Service = serviceOnHarness(
       LOG_LEVEL: "warning"
     }
   })
-).pipe(Layer.provideMerge(PostgresProxyLive), Layer.provideMerge(OwnRedisLive))
+).pipe(Layer.provideMerge(PostgresProxyLive), Layer.provideMerge(OwnRedisLive()))
 
 const ROUNDS = 5
 const IDS_PER_ROUND = 200

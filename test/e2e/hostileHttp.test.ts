@@ -4,12 +4,11 @@ import { readFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import { afterAll } from "vitest"
-import { portOf, START_MS, serviceOn, stopAll } from "../support/process.js"
+import { START_MS, stopAll } from "../support/process.js"
 import { httpPort } from "../support/rpc.js"
-import { SeededDatabase, serviceOnHarness } from "../support/service.js"
-import { FreshDatabaseUrl } from "../support/TestDatabase.js"
+import { readyServiceProcess, SeededDatabase, serviceOnHarness } from "../support/service.js"
 
 afterAll(stopAll)
 
@@ -101,15 +100,9 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "180 seconds" })("ho
     "20 clients each sending 200 MB to /rpc and POST /v1/users, with auth on: all 413, RSS grows < 50 MB, /livez answers",
     () =>
       Effect.gen(function* () {
-        const { url } = yield* FreshDatabaseUrl
-        const service = serviceOn(Redacted.value(url), {
+        const { service, httpPort: port } = yield* readyServiceProcess({
           AUTH_JWT_SECRET: "hostile-test-secret-at-least-32-bytes-0123456789"
         })
-        yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
-        yield* Effect.promise(() => service.waitForLog((line) => line.message === "Service ready", START_MS))
-        const port = portOf(
-          yield* Effect.promise(() => service.waitForLog((line) => line.message === "HTTP server listening", 1000))
-        )
         const pid = service.child.pid ?? 0
         // Warm: the routes and their handlers are built on the first request.
         for (const path of ["/rpc", "/v1/users"])
@@ -177,13 +170,7 @@ layer(SeededDatabase, { excludeTestServices: true, timeout: "180 seconds" })("sl
     "100 clients each sending all but the last byte of a 1 MiB body, then stalling: 503 past the shared budget, 408 after 10 s, memory bounded",
     () =>
       Effect.gen(function* () {
-        const { url } = yield* FreshDatabaseUrl
-        const service = serviceOn(Redacted.value(url))
-        yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
-        yield* Effect.promise(() => service.waitForLog((line) => line.message === "Service ready", START_MS))
-        const port = portOf(
-          yield* Effect.promise(() => service.waitForLog((line) => line.message === "HTTP server listening", 1000))
-        )
+        const { service, httpPort: port } = yield* readyServiceProcess()
         const pid = service.child.pid ?? 0
         yield* send(port, "/v1/users", { headers: { "content-type": "application/json" }, body: "{}" })
         const before = rssOf(pid)

@@ -2,7 +2,7 @@
 // belong to `npm run bench:overload`; the bounds here are generous so a busy machine passes.
 import { assert, describe, layer } from "@effect/vitest"
 import { credentials, Server, ServerCredentials, status } from "@grpc/grpc-js"
-import { Context, Effect, Fiber, Layer, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer } from "effect"
 import { afterAll } from "vitest"
 import { makeAdmission } from "../../src/adapters/grpc/Admission.js"
 import { HealthClient } from "../../src/adapters/grpc/generated/grpc/health/v1/health.js"
@@ -16,9 +16,8 @@ import { PrometheusLive } from "../../src/adapters/observability/Prometheus.js"
 import { MetricsEndpoint } from "../../src/ports/RequestMetrics.js"
 import { clientsFor, unary, within } from "../support/grpc.js"
 import { pollUntil } from "../support/poll.js"
-import { portOf, serviceOn, startLoadClient, stopAll } from "../support/process.js"
-import { SeededDatabase } from "../support/service.js"
-import { FreshDatabaseUrl } from "../support/TestDatabase.js"
+import { startLoadClient, stopAll } from "../support/process.js"
+import { readyServiceProcess, SeededDatabase } from "../support/service.js"
 
 afterAll(stopAll)
 
@@ -53,17 +52,7 @@ const sameCounts = (a: Record<string, number>, b: Record<string, number>) =>
   [...new Set([...Object.keys(a), ...Object.keys(b)])].every((code) => (a[code] ?? 0) === (b[code] ?? 0))
 
 /** The service as `npm start` runs it, on the suite's database, with `env` on top; ready, and where it listens. */
-const serviceProcess = (env: Record<string, string>) =>
-  Effect.gen(function* () {
-    const { url } = yield* FreshDatabaseUrl
-    const service = serviceOn(Redacted.value(url), { LOG_LEVEL: "info", ...env })
-    const logged = (text: string, ms: number) =>
-      Effect.promise(() => service.waitForLog((line) => line.message === text, ms))
-    yield* logged("Service ready", 30_000)
-    const grpcPort = portOf(yield* logged("gRPC server listening", 1000))
-    const httpPort = portOf(yield* logged("HTTP server listening", 1000))
-    return { service, grpcPort, httpPort }
-  })
+const serviceProcess = (env: Record<string, string>) => readyServiceProcess({ LOG_LEVEL: "info", ...env }, 30_000)
 
 layer(SeededDatabase, { excludeTestServices: true, timeout: "120 seconds" })("overload", (it) => {
   it.scoped(

@@ -1,34 +1,16 @@
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { status } from "@grpc/grpc-js"
-import { Context, Effect, Layer } from "effect"
-import { Redis } from "ioredis"
+import { Effect, Layer } from "effect"
+import type { Redis } from "ioredis"
 import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
 import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
 import { type Clients, clientsFor, unary, within } from "../support/grpc.js"
+import { OwnRedis, OwnRedisLive } from "../support/OwnRedis.js"
 import { pollUntil } from "../support/poll.js"
-import { type RedisServer, startRedisServer } from "../support/RedisServer.js"
+import type { RedisServer } from "../support/RedisServer.js"
 import { serviceOnHarness } from "../support/service.js"
 import { recordSpans } from "../support/spans.js"
-
-/** A redis-server of this suite's own: its keys are exactly the service's, and it can be stopped and frozen. */
-class OwnRedis extends Context.Tag("test/OwnRedis")<
-  OwnRedis,
-  { readonly server: RedisServer; readonly client: Redis }
->() {}
-
-const OwnRedisLive = Layer.scoped(
-  OwnRedis,
-  Effect.gen(function* () {
-    const server = yield* Effect.acquireRelease(Effect.promise(startRedisServer), (s) => Effect.promise(s.close))
-    const client = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })),
-      (c) => Effect.sync(() => c.disconnect())
-    )
-    client.on("error", () => {})
-    return { server, client }
-  })
-)
 
 const spans = recordSpans()
 const Service = serviceOnHarness(
@@ -39,7 +21,7 @@ const Service = serviceOnHarness(
     // connection hold a quarter of MAX_IN_FLIGHT, 64, and the rest would wait in the client for a second batch).
     GRPC_MAX_CONCURRENT_STREAMS: "256"
   }))
-).pipe(Layer.provideMerge(OwnRedisLive), Layer.provide(spans.layer))
+).pipe(Layer.provideMerge(OwnRedisLive({ retryStrategy: () => 50 })), Layer.provide(spans.layer))
 
 const sayHello = (clients: Clients, userId: bigint, deadlineMs = 2000) =>
   unary<SayHelloResponse>((cb) => clients.greeter.sayHello({ userId }, ...within(deadlineMs), cb))

@@ -3,6 +3,7 @@ import { seedUsers } from "../../src/adapters/postgres/Seeds.js"
 import { loadConfig } from "../../src/app/Main.js"
 import { ServiceLive } from "../../src/app/Service.js"
 import { type FaultProxy, startFaultProxy } from "./FaultProxy.js"
+import { portOf, START_MS, serviceOn } from "./process.js"
 import { FreshDatabaseUrl, HarnessDatabaseUrl, migratedClient } from "./TestDatabase.js"
 
 /** The test's own connection to the suite's fresh database, migrated and seeded before the service starts. */
@@ -59,3 +60,20 @@ export const serviceBehindPostgresProxy = (env: Record<string, string>) =>
       return { DATABASE_DSN: dsn.toString(), ...env }
     })
   ).pipe(Layer.provideMerge(PostgresProxyLive))
+
+/**
+ * The service as `npm start` runs it (its own process), on the suite's database, with `env` on top: once it says it
+ * is ready, with where it listens. Killed by its PID when the test's scope closes.
+ */
+export const readyServiceProcess = (env: Record<string, string> = {}, readyWithinMs: number = START_MS) =>
+  Effect.gen(function* () {
+    const { url } = yield* FreshDatabaseUrl
+    const service = serviceOn(Redacted.value(url), env)
+    yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
+    const logged = (text: string, ms: number) =>
+      Effect.promise(() => service.waitForLog((line) => line.message === text, ms))
+    yield* logged("Service ready", readyWithinMs)
+    const grpcPort = portOf(yield* logged("gRPC server listening", 1000))
+    const httpPort = portOf(yield* logged("HTTP server listening", 1000))
+    return { service, grpcPort, httpPort }
+  })
