@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto"
 import { Headers, HttpTraceContext } from "@effect/platform"
 import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-js"
 import { Context, Effect, Exit, FiberId, FiberRef, FiberRefs, HashMap, LogLevel, Option, Runtime, Tracer } from "effect"
@@ -7,17 +6,10 @@ import { type AppError, DeadlineExceeded, InvalidArgument } from "../../domain/e
 import { RequestCaller, RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { goCodeName, grpcCodeName, type Outcome, outcomeOfCause } from "../edge/ErrorStatus.js"
+import { requestIdOr } from "../edge/RequestId.js"
 import type { Admission, AdmissionReport } from "./Admission.js"
 import type { Authenticator } from "./Auth.js"
 import { MalformedRequest } from "./Tolerant.js"
-
-const REQUEST_ID = /^[\w.:-]{1,128}$/
-
-/** The caller's `x-request-id` when it is a sane token, else a new one. */
-const requestIdOf = (metadata: Metadata): string => {
-  const [value] = metadata.get("x-request-id")
-  return typeof value === "string" && REQUEST_ID.test(value) ? value : randomUUID()
-}
 
 /** The caller's span, from `traceparent` (and `tracestate`) metadata, if it sent one. */
 const traceParentOf = (metadata: Metadata): Tracer.ExternalSpan | undefined => {
@@ -205,7 +197,7 @@ export const unaryHandler = <Req, Res>(
     let finished = false
     let timedOut = false
     let timer: ReturnType<typeof setTimeout> | undefined
-    const requestId = requestIdOf(call.metadata)
+    const requestId = requestIdOr(call.metadata.get("x-request-id")[0])
     const clientRemaining = remainingMs(call.getDeadline())
     const budget = Math.min(
       policy.requestTimeoutMs,

@@ -1,5 +1,6 @@
 import { IncomingMessage, type ServerResponse } from "node:http"
 import type { Socket } from "node:net"
+import { bounded } from "../edge/DecodeFailure.js"
 
 /**
  * The HTTP port's door for request bodies, in front of every route (REST, /rpc, anything added later) and before
@@ -35,9 +36,6 @@ export type Refusal = {
 }
 
 const refusal = (status: Refusal["status"], tag: string, message: string): Refusal => ({ status, tag, message })
-
-/** At most 64 characters of what the caller sent, so an error never echoes a large input. */
-export const quoteInput = (text: string) => JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text)
 
 /** The path of a request target, without query or fragment. Never throws (unlike `new URL` on `//[`). */
 export const pathOf = (url: string) => {
@@ -88,7 +86,7 @@ export const checkHeaders = (
     return refusal(
       415,
       "UnsupportedMediaType",
-      `the request body must be application/json, not ${media === "" ? "untyped" : quoteInput(media)}`
+      `the request body must be application/json, not ${media === "" ? "untyped" : JSON.stringify(bounded(media))}`
     )
   if (length !== undefined && Number(length) > options.maxBodyBytes) return tooLarge(options)
   return "read"

@@ -18,9 +18,9 @@ import { Cause, Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from
 import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
 import { type UseCases, UseCasesReady } from "../../app/UseCasesReady.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
-import { bounded } from "../edge/DecodeFailure.js"
 import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
+import { requestIdOr } from "../edge/RequestId.js"
 import { rpcApp } from "../rpc/RpcServer.js"
 import {
   type BodyGateOptions,
@@ -32,7 +32,7 @@ import {
   readBody,
   refuse
 } from "./BodyGate.js"
-import { openApiDocument, restApp, toProblem } from "./RestApi.js"
+import { methodNotAllowed, noRoute, openApiDocument, restApp, toProblem } from "./RestApi.js"
 
 export interface HttpServerOptions {
   /** Empty host: every interface. Port 0: a free port (read it from HttpServer.HttpServer's address). */
@@ -62,11 +62,6 @@ export interface HttpCall {
 }
 
 let callSeq = 0
-
-const REQUEST_ID = /^[\w.:-]{1,128}$/
-/** The caller's x-request-id when it is a sane token (as on gRPC), else a new one. */
-const requestIdOf = (header: string | undefined) =>
-  header !== undefined && REQUEST_ID.test(header) ? header : randomUUID()
 
 /** How deep a request body may nest arrays and objects (the API's messages nest three levels). */
 const MAX_JSON_DEPTH = 64
@@ -203,12 +198,8 @@ const router = (options: HttpServerOptions) =>
           const path = pathOf(error.request.url)
           return Effect.succeed(
             GET_ONLY.some((known) => known === path)
-              ? json(
-                  405,
-                  { _tag: "MethodNotAllowed", message: `${error.request.method} is not allowed on ${path}` },
-                  { allow: "GET" }
-                )
-              : json(404, { _tag: "NotFound", message: `no route for ${bounded(path)}` })
+              ? json(405, methodNotAllowed(error.request.method, path), { allow: "GET" })
+              : json(404, noRoute(path))
           )
         }),
         // Every request routed here: its x-request-id (the caller's when sane, else a new one, echoed back), the
@@ -217,7 +208,7 @@ const router = (options: HttpServerOptions) =>
           Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
             const started = performance.now()
             const key = String(++callSeq)
-            const call: HttpCall = { requestId: requestIdOf(request.headers["x-request-id"]), subject: undefined }
+            const call: HttpCall = { requestId: requestIdOr(request.headers["x-request-id"]), subject: undefined }
             calls.set(key, call)
             const done = (status: number, cause: Cause.Cause<unknown> | undefined) => {
               calls.delete(key)

@@ -266,6 +266,11 @@ const UsersRestLive = HttpApiBuilder.group(UsersRestApi, "users", (handlers) =>
   )
 )
 
+/** The problems of a path no route serves, and of a method a route does not take: the same on every router. */
+export const noRoute = (path: string) => ({ _tag: "NotFound", message: `no route for ${bounded(path)}` }) as const
+export const methodNotAllowed = (method: string, path: string) =>
+  ({ _tag: "MethodNotAllowed", message: `${method} is not allowed on ${bounded(path)}` }) as const
+
 /** Each route's path pattern and methods, from the API's own declaration (for 405's Allow). */
 const ROUTES = Object.values(UsersRestApi.groups)
   .flatMap((group) => Object.values(group.endpoints))
@@ -295,12 +300,8 @@ const contractErrors = (error: unknown): Option.Option<HttpServerResponse.HttpSe
     // A path the router refused although its method is declared for it (a parameter too long to route) is unknown.
     return Option.some(
       allowed.length === 0 || allowed.some((method) => method === error.request.method)
-        ? problemResponse(404, { _tag: "NotFound", message: `no route for ${bounded(path)}` })
-        : problemResponse(
-            405,
-            { _tag: "MethodNotAllowed", message: `${error.request.method} is not allowed on ${bounded(path)}` },
-            allowed.join(", ")
-          )
+        ? problemResponse(404, noRoute(path))
+        : problemResponse(405, methodNotAllowed(error.request.method, path), allowed.join(", "))
     )
   }
   return Option.none()
