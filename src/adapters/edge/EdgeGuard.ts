@@ -1,9 +1,9 @@
 import { Duration, Effect, Option } from "effect"
 import { DeadlineExceeded, type PermissionDenied, RateLimited, type Unauthenticated } from "../../domain/errors.js"
-import { RequestCaller, RequestDeadline } from "../../ports/RequestContext.js"
+import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { type AdmissionOptions, type AdmissionReport, makeAdmission } from "../grpc/Admission.js"
-import { type AuthOptions, makeAuthenticator } from "../grpc/Auth.js"
+import { type AuthOptions, asCaller, makeAuthenticator } from "../grpc/Auth.js"
 
 /** The policy the HTTP front doors (REST and @effect/rpc) apply to every call: the same settings as gRPC's. */
 export interface EdgeOptions {
@@ -64,12 +64,9 @@ export const makeEdgeGuard = (options: EdgeOptions) => {
         authenticate === undefined
           ? effect
           : Effect.flatMap(authenticate(call.authorization, call.write ? options.writeScope : undefined), (principal) =>
-              Effect.annotateLogs(
-                Effect.zipRight(
-                  Effect.sync(() => call.onSubject?.(principal.subject)),
-                  Effect.locally(effect, RequestCaller, Option.some(principal))
-                ),
-                { subject: principal.subject }
+              Effect.zipRight(
+                Effect.sync(() => call.onSubject?.(principal.subject)),
+                asCaller(principal, effect)
               )
             )
       return authenticated.pipe(

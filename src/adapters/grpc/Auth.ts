@@ -1,6 +1,7 @@
 import { Effect, Option, Redacted } from "effect"
 import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from "jose"
 import { PermissionDenied, Unauthenticated } from "../../domain/errors.js"
+import { RequestCaller } from "../../ports/RequestContext.js"
 
 export interface AuthOptions {
   /** HS256 shared secret (AUTH_JWT_SECRET), or keys from a JWKS file (AUTH_JWKS_FILE): one of the two. */
@@ -92,3 +93,10 @@ export const makeAuthenticator = (options: AuthOptions) => {
     }).pipe(Effect.withSpan("Auth.authenticate"))
 }
 export type Authenticator = ReturnType<typeof makeAuthenticator>
+
+/**
+ * Runs `effect` as the authenticated caller: the use cases read it from RequestCaller (ownership), the log lines
+ * carry its subject. Every door calls this once its transport's credentials are verified.
+ */
+export const asCaller = <A, E, R>(principal: Principal, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.annotateLogs(Effect.locally(effect, RequestCaller, Option.some(principal)), { subject: principal.subject })

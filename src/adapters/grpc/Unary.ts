@@ -3,12 +3,12 @@ import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-j
 import { Context, Effect, Exit, FiberId, FiberRef, FiberRefs, HashMap, LogLevel, Option, Runtime, Tracer } from "effect"
 import { describeError } from "../../domain/describeError.js"
 import { type AppError, DeadlineExceeded, InvalidArgument } from "../../domain/errors.js"
-import { RequestCaller, RequestDeadline } from "../../ports/RequestContext.js"
+import { RequestDeadline } from "../../ports/RequestContext.js"
 import { RequestMetrics } from "../../ports/RequestMetrics.js"
 import { goCodeName, grpcCodeName, type Outcome, outcomeOfCause } from "../edge/ErrorStatus.js"
 import { requestIdOr } from "../edge/RequestId.js"
 import type { Admission, AdmissionReport } from "./Admission.js"
-import type { Authenticator } from "./Auth.js"
+import { type Authenticator, asCaller } from "./Auth.js"
 import { MalformedRequest } from "./Tolerant.js"
 
 /** The caller's span, from `traceparent` (and `tracestate`) metadata, if it sent one. */
@@ -33,9 +33,7 @@ const authenticated = <A>(
     policy.auth(typeof authorization === "string" ? authorization : undefined, policy.requiredScope),
     (principal) => {
       onSubject(principal.subject)
-      return Effect.annotateLogs(Effect.locally(effect, RequestCaller, Option.some(principal)), {
-        subject: principal.subject
-      })
+      return asCaller(principal, effect)
     }
   )
 }
