@@ -1,6 +1,7 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Duration, Effect, Either, Layer, Option, Redacted, Schedule, type Scope } from "effect"
-import { startEmbeddedPostgres } from "../adapters/pglite/EmbeddedPostgres.js"
+import { discardPrestartedEmbeddedPostgres, startEmbeddedPostgres } from "../adapters/pglite/EmbeddedPostgres.js"
+import { EMBEDDED_MAX_CONNECTIONS } from "../adapters/pglite/EmbeddedPostgresWorker.js"
 import { loadMigrations, runMigrations } from "../adapters/postgres/Migrations.js"
 import { PgDatabaseLive } from "../adapters/postgres/PgDatabase.js"
 import { sqlStateOf } from "../adapters/postgres/PgGuard.js"
@@ -9,9 +10,6 @@ import { describeError } from "../domain/describeError.js"
 import { HealthChecks } from "../ports/HealthChecks.js"
 import type { AppConfig } from "./Config.js"
 import { Lifecycle } from "./Lifecycle.js"
-
-// PGlite runs one backend: a few connections are enough, and the pool must not exceed what the socket accepts.
-const EMBEDDED_MAX_CONNECTIONS = 4
 
 /** Host, port and database of a URL, for logs: never the user or the password. */
 const describeUrl = (url: Redacted.Redacted<string>): string => {
@@ -47,6 +45,7 @@ const databaseUrl = (
     onSome: (url) =>
       Effect.logInfo("Using Postgres").pipe(
         Effect.annotateLogs({ database: describeUrl(url) }),
+        Effect.zipLeft(discardPrestartedEmbeddedPostgres),
         Effect.as({ url, embedded: false })
       ),
     onNone: () =>
@@ -77,8 +76,9 @@ export const DatabaseClientLive = (config: AppConfig["database"]) =>
 
 /**
  * The service's database: the client, then (connect, migrate when DATABASE_MIGRATE says so, seed the embedded
- * database). With Postgres down at start the service does not crash-loop: it keeps trying with backoff (up to
- * 2 s apart) and the "database" step of startup and the critical "database" health check pass once it is done.
+ * database). Built before the servers, so they open only once the service can answer correctly. With Postgres
+ * down at start the service does not crash-loop: it keeps trying with backoff (up to 2 s apart), with nothing
+ * listening yet, and opens both ports once it is done (the startup probe's budget covers the wait).
  * DATABASE_CONNECT_FAIL_FAST=true makes the start fail instead.
  */
 export const DatabaseLive = (config: AppConfig["database"]) =>
@@ -141,8 +141,7 @@ export const DatabaseLive = (config: AppConfig["database"]) =>
         }),
         Effect.retry(Schedule.exponential(Duration.millis(100)).pipe(Schedule.either(Schedule.spaced("2 seconds")))),
         Effect.zipRight(ready),
-        Effect.zipRight(Effect.suspend(() => (attempts > 0 ? Effect.logInfo("Database ready") : Effect.void))),
-        Effect.forkScoped
+        Effect.zipRight(Effect.suspend(() => (attempts > 0 ? Effect.logInfo("Database ready") : Effect.void)))
       )
     })
   ).pipe(Layer.provideMerge(DatabaseClientLive(config)))
