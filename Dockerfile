@@ -7,7 +7,8 @@ ARG NODE_IMAGE=node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b12
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# --ignore-scripts: the project's "prepare" (warming npm start's cache) needs the sources, which come later.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 # Development: the source mounted over /app/src, restarted on change (docker compose --profile dev).
 FROM deps AS dev
@@ -23,7 +24,7 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
 ARG BUILD_COMMIT=unknown

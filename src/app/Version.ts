@@ -1,11 +1,15 @@
-import { createRequire } from "node:module"
+import { readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
 
-/** The package version, for build_info and the tracing resource. Read from package.json, from src/ or dist/. */
+/**
+ * The package version, for build_info and the tracing resource: from the nearest package.json above this module
+ * that is this project's (it runs from src/, dist/src/ or npm start's transpiled copy under node_modules/.cache).
+ */
 const read = (): string => {
-  const require = createRequire(import.meta.url)
-  for (const candidate of ["../../package.json", "../../../package.json"]) {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dirname(dir) !== dir; dir = dirname(dir)) {
     try {
-      const manifest: unknown = require(candidate)
+      const manifest: unknown = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"))
       if (
         typeof manifest === "object" &&
         manifest !== null &&
@@ -15,7 +19,7 @@ const read = (): string => {
         return "version" in manifest && typeof manifest.version === "string" ? manifest.version : "unknown"
       }
     } catch {
-      // not at this depth
+      // none here, or not readable: look further up
     }
   }
   return "unknown"

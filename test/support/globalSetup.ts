@@ -1,4 +1,5 @@
 import type { TestProject } from "vitest/node"
+import { bundleService } from "../../scripts/bundle.mjs"
 import { choosePostgresSource } from "./PostgresSource.js"
 import { chooseRedisSource } from "./RedisSource.js"
 
@@ -14,6 +15,8 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
+  // The suites that start the service as a process run its bundle: built here once, not by each of them at once.
+  await bundleService()
   const source = await choosePostgresSource((line) => console.log(`[test harness] ${line}`))
   if (source.kind === "embedded") {
     console.log(

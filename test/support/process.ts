@@ -6,7 +6,8 @@ import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
-const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url))
+// npm start's own entry: src/main.ts from its bundle (scripts/bundle.mjs; globalSetup builds it once per run).
+const MAIN = fileURLToPath(new URL("../../scripts/start.mjs", import.meta.url))
 // tsx's loader, resolved from the repository: the child runs in a temporary directory with no node_modules.
 const TSX = pathToFileURL(
   createRequire(import.meta.url)
@@ -34,11 +35,12 @@ export interface ServiceProcess {
 }
 
 /**
- * Runs `src/main.ts` as `npm start` does, in an empty working directory (no stray .env) with only the given
+ * Runs the service as `npm start` does, in an empty working directory (no stray .env) with only the given
  * environment. The process is killed when the test forgets to stop it (see `stopAll`).
  */
 export const startService = (env: Record<string, string>, script: string = MAIN): ServiceProcess => {
-  const child = spawn(process.execPath, ["--import", TSX, script, ...(script === MAIN ? [] : [env.ARGS ?? ""])], {
+  const args = script === MAIN ? [MAIN] : ["--import", TSX, script, env.ARGS ?? ""]
+  const child = spawn(process.execPath, args, {
     cwd: mkdtempSync(join(tmpdir(), "service-")),
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"]

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
 import { migrationsDirectory } from "../../adapters/postgres/Migrations.js"
 
@@ -12,7 +12,16 @@ const ids = readdirSync(migrationsDirectory)
   .map((file) => /^(\d+)_/.exec(file)?.[1])
   .filter((id): id is string => id !== undefined)
   .map(Number)
-const file = join(migrationsDirectory, `${String(Math.max(0, ...ids) + 1).padStart(4, "0")}_${name}.ts`)
+const id = Math.max(0, ...ids) + 1
+const base = `${String(id).padStart(4, "0")}_${name}`
+const file = join(migrationsDirectory, `${base}.ts`)
+const index = join(migrationsDirectory, "index.ts")
+const listed = readFileSync(index, "utf8")
+const end = listed.lastIndexOf("\n]")
+if (end === -1) {
+  console.error(`${index}: cannot find the end of the migrations list`)
+  process.exit(1)
+}
 if (existsSync(file)) {
   console.error(`${file} exists already`)
   process.exit(1)
@@ -32,4 +41,6 @@ export default Effect.flatMap(
 )
 `
 )
-console.log(`Created ${relative(process.cwd(), file)}`)
+// The new migration's line in migrations/index.ts, after the last one.
+writeFileSync(index, `${listed.slice(0, end)},\n  [${id}, "${name}", () => import("./${base}.js")]${listed.slice(end)}`)
+console.log(`Created ${relative(process.cwd(), file)} and listed it in ${relative(process.cwd(), index)}`)
