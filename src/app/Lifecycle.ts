@@ -121,9 +121,6 @@ export const LifecycleLive = (options: LifecycleOptions) =>
           pending.delete(step)
           if (pending.size === 0) {
             yield* SubscriptionRef.update(phase, (current) => (current === "starting" ? "running" : current))
-            yield* Effect.logInfo("Service ready").pipe(
-              Effect.annotateLogs({ startup_ms: Math.round(process.uptime() * 1000) })
-            )
           }
         })
 

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs"
 import tls from "node:tls"
+import { HttpServer as PlatformHttpServer } from "@effect/platform"
 import { Duration, Effect, Layer, Option, RuntimeFlags } from "effect"
 import type { AuthOptions } from "../adapters/grpc/Auth.js"
-import { GrpcServerLive } from "../adapters/grpc/GrpcServer.js"
+import { GrpcServer, GrpcServerLive } from "../adapters/grpc/GrpcServer.js"
 import { GrpcUpstreamGreeterLive } from "../adapters/grpc/UpstreamGreeterClient.js"
 import { HttpServerLive, TLS_CIPHERS } from "../adapters/http/HttpServer.js"
 import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
@@ -215,9 +216,30 @@ const ShutdownGateLive = (delay: Duration.Duration) =>
   )
 
 /**
- * The whole service. Layers are built bottom-up and closed top-down, which is the shutdown order:
- * readiness off → (SHUTDOWN_DELAY) → gRPC drains (bounded, then forced) → cache and database closed → HTTP last,
- * so /livez answers to the end. Exposes where the servers listen (GrpcServer, HttpServer) and the health model.
+ * The one startup line: where both servers listen and how long the start took (from the process's start). Built
+ * last, once the database is prepared and both ports are open.
+ */
+const ServiceReadyLive = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const grpc = yield* GrpcServer
+    const http = yield* PlatformHttpServer.HttpServer
+    yield* Effect.logInfo("Service ready").pipe(
+      Effect.annotateLogs({
+        grpc: `${grpc.host.includes(":") ? `[${grpc.host}]` : grpc.host}:${grpc.port}`,
+        http: PlatformHttpServer.formatAddress(http.address),
+        startup_ms: Math.round(process.uptime() * 1000)
+      })
+    )
+  })
+)
+
+/**
+ * The whole service. Layers are built bottom-up and closed top-down. Start: health and metrics → tracing → the
+ * database prepared (connected, migrated, seeded) and the cache → the use cases → HTTP and gRPC open, one right
+ * after the other, so no door answers before the service can answer correctly. Stop: readiness off →
+ * (SHUTDOWN_DELAY) → gRPC drains (bounded, then forced) → HTTP closes (so /livez answers during the drain) →
+ * cache and database closed → spans flushed. Exposes where the servers listen (GrpcServer, HttpServer) and the
+ * health model.
  */
 export const ServiceLive = (config: AppConfig) => {
   // Read once (the JWKS file included), shared by gRPC and the HTTP front doors.
@@ -227,7 +249,8 @@ export const ServiceLive = (config: AppConfig) => {
   // is Node's default, set before either server is built (outbound TLS, to Postgres or Redis, gets it too).
   tls.DEFAULT_MIN_VERSION = "TLSv1.2"
   tls.DEFAULT_CIPHERS = TLS_CIPHERS
-  return ShutdownGateLive(config.shutdownDelay).pipe(
+  return ServiceReadyLive.pipe(
+    Layer.provideMerge(ShutdownGateLive(config.shutdownDelay)),
     Layer.provideMerge(
       GrpcServerLive({
         host: config.grpc.address.host,
@@ -244,9 +267,6 @@ export const ServiceLive = (config: AppConfig) => {
         admission
       })
     ),
-    Layer.provide(UseCasesLive(config)),
-    // Built after HTTP and before the database and cache: its flush runs after they close, before HTTP does.
-    Layer.provideMerge(TracingFromConfig(config)),
     Layer.provideMerge(
       HttpServerLive({
         host: config.http.address.host,
@@ -263,6 +283,9 @@ export const ServiceLive = (config: AppConfig) => {
         }
       })
     ),
+    Layer.provide(UseCasesLive(config)),
+    // Built before the database and cache: its flush runs after they close.
+    Layer.provideMerge(TracingFromConfig(config)),
     Layer.provideMerge(HealthLive(config)),
     // Effect counts every fiber it starts and ends (effect_fiber_*): six metric updates per call that /metrics
     // leaves out anyway (see EffectMetricsText.ts). Built first, so every fiber of the service runs without them.

@@ -1,8 +1,10 @@
 import { fileURLToPath } from "node:url"
+import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js"
 import { Effect } from "effect"
 import { afterAll, assert, describe, it } from "vitest"
-import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { GreeterClient, type SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
 import { clientsFor, unary } from "../support/grpc.js"
+import { freePort } from "../support/ports.js"
 import { portOf, START_MS, startService, stopAll } from "../support/process.js"
 
 afterAll(stopAll)
@@ -25,6 +27,42 @@ const sayHello = (port: number, userId: bigint) =>
     )
   )
 
+/** Calls `attempt` every 25 ms until it answers (undefined: the door is not open yet), for at most `ms`. */
+const firstAnswer = async <A>(attempt: () => Promise<A | undefined>, ms: number): Promise<A> => {
+  const until = performance.now() + ms
+  for (;;) {
+    const answer = await attempt()
+    if (answer !== undefined) return answer
+    if (performance.now() > until) throw new Error(`no answer within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+/** One SayHello on a new connection: its message or status, or undefined when the port refused the connection. */
+const sayHelloOnce = (port: number) =>
+  new Promise<string | undefined>((resolve) => {
+    const client = new GreeterClient(`127.0.0.1:${port}`, credentials.createInsecure())
+    client.sayHello(
+      { userId: 1n },
+      new Metadata(),
+      { deadline: Date.now() + 10_000 },
+      (error: ServiceError | null, reply) => {
+        client.close()
+        if (error === null) return resolve(reply.message)
+        const refused =
+          error.code === status.UNAVAILABLE && /ECONNREFUSED|No connection established/.test(error.details)
+        resolve(refused ? undefined : `${status[error.code]}: ${error.details}`)
+      }
+    )
+  })
+
+/** One GET on a new connection: status and body, or undefined when the port refused the connection. */
+const getOnce = (port: number, path: string) =>
+  fetch(`http://127.0.0.1:${port}${path}`).then(
+    async (response) => `${response.status} ${await response.text()}`,
+    () => undefined
+  )
+
 // Each test starts a process or two: its bound is START_MS per start, and more.
 describe("the service process", { timeout: 4 * START_MS }, () => {
   it("starts with no configuration on the embedded Postgres, greets Alice, and exits 0 on SIGTERM", async () => {
@@ -39,6 +77,29 @@ describe("the service process", { timeout: 4 * START_MS }, () => {
     const { code } = await service.exited
     assert.strictEqual(code, 0)
     assert.isTrue(service.logs.some((l) => l.message === "gRPC server stopped"))
+  })
+
+  it("opens its ports only once it can answer correctly: the first answer on either door is the seeded user", async () => {
+    const [grpcPort, httpPort] = [await freePort(), await freePort()]
+    const service = startService({ GRPC_SERVER_URL: `127.0.0.1:${grpcPort}`, HTTP_SERVER_URL: `127.0.0.1:${httpPort}` })
+    // Both doors are tried from the moment the process starts: a refused connection means "not open yet", and the
+    // first answer each gives must be the right one (not UNAVAILABLE, not NOT_FOUND before the seeds).
+    const [grpc, http] = await Promise.all([
+      firstAnswer(() => sayHelloOnce(grpcPort), START_MS),
+      firstAnswer(() => getOnce(httpPort, "/v1/users/1"), START_MS)
+    ])
+    assert.strictEqual(grpc, "Hello, Alice!")
+    assert.match(http ?? "", /^200 .*"email":"alice@example.com"/)
+    // One line says where both listen and how long the start took, after the data was prepared.
+    const line = await service.waitForLog(ready, 1000)
+    assert.strictEqual(line.grpc, `127.0.0.1:${grpcPort}`)
+    assert.strictEqual(line.http, `http://127.0.0.1:${httpPort}`)
+    assert.isAbove(Number(line.startup_ms), 0)
+    const order = service.logs.map((l) => String(l.message))
+    assert.isBelow(order.indexOf("Seed data applied"), order.indexOf("HTTP server listening"))
+    assert.isBelow(order.indexOf("Seed data applied"), order.indexOf("gRPC server listening"))
+    service.child.kill("SIGTERM")
+    assert.strictEqual((await service.exited).code, 0)
   })
 
   it("starts and answers with REDIS_ADDR set but no Redis there (the cache fails open)", async () => {
