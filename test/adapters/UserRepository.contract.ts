@@ -95,6 +95,9 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
     it.effect("list returns users after an id, in ascending id order, up to a limit", () =>
       Effect.gen(function* () {
         const repository = yield* UserRepository
+        // A user of its own before L1, so that L1's id is at least 2 and the id just below it is a valid UserId
+        // even when this test runs first on an empty store.
+        yield* repository.insert({ name: "L0", email: email("l0") })
         const inserted = [
           yield* repository.insert({ name: "L1", email: email("l1") }),
           yield* repository.insert({ name: "L2", email: email("l2") }),

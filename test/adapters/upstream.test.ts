@@ -1,4 +1,4 @@
-import { assert, expect, layer } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { type Metadata, Server, ServerCredentials, status } from "@grpc/grpc-js"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { GreeterService } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
@@ -62,8 +62,10 @@ const Upstream = Layer.unwrapEffect(
   )
 ).pipe(Layer.provideMerge(FakeUpstreamLive))
 
-layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it) => {
-  it.effect("passes what is left of the request's deadline, and the trace context of its client span", () =>
+// Each test gets an Upstream of its own (a fresh fake server and a fresh client, so a fresh breaker): a breaker
+// another test opened, or calls another test recorded, must not change what a test sees, whatever the order.
+describe("UpstreamGreeter over gRPC", () => {
+  it.live("passes what is left of the request's deadline, and the trace context of its client span", () =>
     Effect.gen(function* () {
       const { seen } = yield* FakeUpstream
       const requestEnd = Date.now() + 300
@@ -76,10 +78,10 @@ layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it)
       // grpc-timeout is relative: the server's deadline lands a few ms later than ours (transit), far below 5 s.
       assert.isAtMost(last?.deadline ?? Number.POSITIVE_INFINITY, requestEnd + 50)
       assert.match(last?.traceparent ?? "", new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`))
-    })
+    }).pipe(Effect.provide(Upstream))
   )
 
-  it.effect("without a request deadline, uses GREETER_UPSTREAM_TIMEOUT", () =>
+  it.live("without a request deadline, uses GREETER_UPSTREAM_TIMEOUT", () =>
     Effect.gen(function* () {
       const { seen } = yield* FakeUpstream
       const before = Date.now()
@@ -87,10 +89,10 @@ layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it)
       const deadline = seen.at(-1)?.deadline ?? 0
       assert.isAtLeast(deadline, before + 4000)
       assert.isAtMost(deadline, Date.now() + 5000)
-    })
+    }).pipe(Effect.provide(Upstream))
   )
 
-  it.effect("maps the upstream's NOT_FOUND to UserNotFound and other failures to DependencyUnavailable", () =>
+  it.live("maps the upstream's NOT_FOUND to UserNotFound and other failures to DependencyUnavailable", () =>
     Effect.gen(function* () {
       const upstream = yield* UpstreamGreeter
       assert.strictEqual((yield* Effect.flip(upstream.sayHello(UserId.make(404n))))._tag, "UserNotFound")
@@ -99,10 +101,10 @@ layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it)
       expect(Date.now() - startedDown).toBeLessThan(200)
       assert.strictEqual(down._tag, "DependencyUnavailable")
       assert.strictEqual(down.message, "upstream unavailable (sayHello)")
-    })
+    }).pipe(Effect.provide(Upstream))
   )
 
-  it.effect("a slow upstream costs no more than what is left of the request's deadline", () =>
+  it.live("a slow upstream costs no more than what is left of the request's deadline", () =>
     Effect.gen(function* () {
       const upstream = yield* UpstreamGreeter
       const started = Date.now()
@@ -111,10 +113,10 @@ layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it)
       )
       expect(error._tag).toBe("DeadlineExceeded")
       expect(Date.now() - started).toBeLessThan(600)
-    })
+    }).pipe(Effect.provide(Upstream))
   )
 
-  it.effect("NOT_FOUND does not open the breaker; three failures in a row do, and then calls fail at once", () =>
+  it.live("NOT_FOUND does not open the breaker; three failures in a row do, and then calls fail at once", () =>
     Effect.gen(function* () {
       const upstream = yield* UpstreamGreeter
       const { seen } = yield* FakeUpstream
@@ -125,6 +127,6 @@ layer(Upstream, { excludeTestServices: true })("UpstreamGreeter over gRPC", (it)
       const open = yield* Effect.flip(upstream.sayHello(UserId.make(1n)))
       assert.strictEqual(open._tag, "DependencyUnavailable")
       assert.strictEqual(seen.length, callsBefore, "no call reached the upstream while the breaker was open")
-    })
+    }).pipe(Effect.provide(Upstream))
   )
 })

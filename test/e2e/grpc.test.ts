@@ -12,7 +12,8 @@ import type {
   DeleteUserResponse,
   GetUserResponse,
   ListUsersResponse,
-  UpdateUserResponse
+  UpdateUserResponse,
+  UserServiceClient
 } from "../../src/adapters/grpc/generated/users/v1/users.js"
 import { clientsFor, listServicesByReflection, statusOf, unary, within } from "../support/grpc.js"
 import { captureLogs } from "../support/logs.js"
@@ -25,6 +26,27 @@ const Service = serviceOnHarness().pipe(Layer.provide(logs.layer))
 
 const json = (value: unknown) =>
   JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)))
+
+/** Every page ListUsers gives with `pageSize`, following the tokens from the first page to the one without (bounded). */
+const allPages = (users: UserServiceClient, pageSize: number) =>
+  Effect.gen(function* () {
+    const pages: Array<ListUsersResponse> = []
+    let pageToken = ""
+    do {
+      const page = yield* unary<ListUsersResponse>((cb) => users.listUsers({ pageSize, pageToken }, cb))
+      pages.push(page)
+      pageToken = page.nextPageToken
+    } while (pageToken !== "" && pages.length < 1000)
+    return pages
+  })
+
+/** Each page's users as [id, name], to compare listings. */
+const idsAndNames = (pages: ReadonlyArray<ListUsersResponse>) =>
+  pages.map((page) => page.users.map((u): readonly [string, string] => [String(u.id), u.name]))
+
+/** `items` in runs of `size`, as pages of that size hold them. */
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<Array<A>> =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
 
 layer(Service, { timeout: "60 seconds", excludeTestServices: true })("gRPC end to end", (it) => {
   it.scoped("SayHello greets Alice like the Go service", () =>
@@ -89,6 +111,8 @@ layer(Service, { timeout: "60 seconds", excludeTestServices: true })("gRPC end t
   it.scoped("UserService: create, get, list, update, delete", () =>
     Effect.gen(function* () {
       const { users } = yield* clientsFor((yield* GrpcServer).port)
+      // Other tests here add users of their own (and the seeds stay): the listing this test starts from.
+      const before = idsAndNames(yield* allPages(users, 100)).flat()
       const created = yield* unary<CreateUserResponse>((cb) =>
         users.createUser({ name: " Carol ", email: "carol@example.com" }, cb)
       )
@@ -119,19 +143,16 @@ layer(Service, { timeout: "60 seconds", excludeTestServices: true })("gRPC end t
       // Reads after a write see the write (the cache was invalidated).
       assert.strictEqual((yield* unary<GetUserResponse>((cb) => users.getUser({ id }, cb))).user?.name, "Caroline")
 
-      const first = yield* unary<ListUsersResponse>((cb) => users.listUsers({ pageSize: 2, pageToken: "" }, cb))
+      // Pages of 2 in id order, each token leading to the next and the last page without one: the seeds first,
+      // then what was there before, then Caroline (the newest id), once.
+      const pages = yield* allPages(users, 2)
       assert.deepStrictEqual(
-        first.users.map((u) => u.name),
+        pages[0]?.users.map((u) => u.name),
         ["Alice", "Bob"]
       )
-      const second = yield* unary<ListUsersResponse>((cb) =>
-        users.listUsers({ pageSize: 2, pageToken: first.nextPageToken }, cb)
-      )
-      assert.deepStrictEqual(
-        second.users.map((u) => u.name),
-        ["Caroline"]
-      )
-      assert.strictEqual(second.nextPageToken, "")
+      assert.deepStrictEqual(idsAndNames(pages), chunks([...before, [String(id), "Caroline"] as const], 2))
+      assert.strictEqual(pages.at(-1)?.users.at(-1)?.name, "Caroline")
+      assert.strictEqual(pages.at(-1)?.nextPageToken, "")
       assert.deepStrictEqual(
         yield* statusOf(unary<ListUsersResponse>((cb) => users.listUsers({ pageSize: 500, pageToken: "" }, cb))),
         {

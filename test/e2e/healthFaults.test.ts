@@ -87,6 +87,8 @@ layer(PostgresService, { excludeTestServices: true, timeout: "120 seconds" })("h
     () =>
       Effect.gen(function* () {
         const proxy = yield* PostgresProxy
+        // Forwarding again when the test ends, passed or failed.
+        yield* Effect.addFinalizer(() => Effect.sync(() => proxy.setMode("forward")))
         yield* pollUntil(readyz, (r) => r.status === 200, "15 seconds", "50 millis")
         proxy.setMode("freeze")
         const times: Array<number> = []
@@ -133,29 +135,35 @@ layer(PostgresService, { excludeTestServices: true, timeout: "120 seconds" })("h
       }),
     { timeout: 120_000 }
   )
-
-  // Last in this suite: it closes the proxy for good, so its port refuses connections as a stopped server's does.
-  it.scoped("Postgres refusing connections: the database detail names the real cause (ECONNREFUSED)", () =>
-    Effect.gen(function* () {
-      const proxy = yield* PostgresProxy
-      yield* pollUntil(readyz, (r) => r.status === 200, "20 seconds", "50 millis")
-      yield* Effect.promise(proxy.close)
-      const down = yield* pollUntil(
-        readyz,
-        (r) => r.status === 503 && (r.body.details?.database ?? "").includes("ECONNREFUSED"),
-        "15 seconds",
-        "50 millis"
-      ).pipe(
-        Effect.catchAll((error) =>
-          Effect.flatMap(readyz, (last) => Effect.dieMessage(`${error.message}; last: ${JSON.stringify(last.body)}`))
-        )
-      )
-      console.log(`[measure] Postgres refused: database detail "${down.body.details?.database}"`)
-      assert.match(down.body.details?.database ?? "", /connect ECONNREFUSED 127\.0\.0\.1:\d+/)
-      assert.notInclude(down.body.details?.database ?? "", "unknown error")
-    })
-  )
 })
+
+// Its own service and proxy (not the suite above's, whatever the order): it closes the proxy for good, so its port
+// refuses connections as a stopped server's does.
+layer(PostgresService, { excludeTestServices: true, timeout: "120 seconds" })(
+  "health faults: Postgres refused",
+  (it) => {
+    it.scoped("Postgres refusing connections: the database detail names the real cause (ECONNREFUSED)", () =>
+      Effect.gen(function* () {
+        const proxy = yield* PostgresProxy
+        yield* pollUntil(readyz, (r) => r.status === 200, "20 seconds", "50 millis")
+        yield* Effect.promise(proxy.close)
+        const down = yield* pollUntil(
+          readyz,
+          (r) => r.status === 503 && (r.body.details?.database ?? "").includes("ECONNREFUSED"),
+          "15 seconds",
+          "50 millis"
+        ).pipe(
+          Effect.catchAll((error) =>
+            Effect.flatMap(readyz, (last) => Effect.dieMessage(`${error.message}; last: ${JSON.stringify(last.body)}`))
+          )
+        )
+        console.log(`[measure] Postgres refused: database detail "${down.body.details?.database}"`)
+        assert.match(down.body.details?.database ?? "", /connect ECONNREFUSED 127\.0\.0\.1:\d+/)
+        assert.notInclude(down.body.details?.database ?? "", "unknown error")
+      })
+    )
+  }
+)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Redis down: a redis-server of the suite's own, stopped.

@@ -1,5 +1,6 @@
 import { HttpServer } from "@effect/platform"
 import { assert, layer } from "@effect/vitest"
+import { status } from "@grpc/grpc-js"
 import { Effect, Layer } from "effect"
 import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
 import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
@@ -22,6 +23,13 @@ const sample = (text: string, series: string) => {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `))
   return line === undefined ? 0 : Number(line.slice(series.length + 1))
 }
+
+/** The sum of every sample of `name` (bare or with labels), or 0 when there is none. */
+const total = (text: string, name: string) =>
+  text
+    .split("\n")
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0)
 
 const SAY_HELLO = 'method="/hello_world.Greeter/SayHello"'
 
@@ -54,9 +62,21 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("metrics", 
 
   it.scoped("also exposes HTTP, cache, loader, SQL, pool, event-loop, build and runtime metrics", () =>
     Effect.gen(function* () {
-      yield* scrape
+      const { greeter } = yield* clientsFor((yield* GrpcServer).port)
+      const call = (userId: bigint) => unary<SayHelloResponse>((cb) => greeter.sayHello({ userId }, cb))
+      const before = yield* scrape
+      // This test's own traffic: an id no user has (a cache miss, so a loader batch and a SQL query; not-found is
+      // not cached by default), then Alice twice (the second answered from the cache, whatever came before).
+      assert.strictEqual((yield* statusOf(call(424_242n))).code, status.NOT_FOUND)
+      yield* call(1n)
+      yield* call(1n)
       const text = yield* scrape
-      assert.isAtLeast(sample(text, 'http_requests_total{method="GET",route="/metrics",status="200"}'), 1)
+      const delta = (name: string) => total(text, name) - total(before, name)
+      assert.isAtLeast(delta('http_requests_total{method="GET",route="/metrics",status="200"}'), 1)
+      assert.isAtLeast(delta("cache_hits_total"), 1)
+      assert.isAtLeast(delta("cache_misses_total"), 1)
+      assert.strictEqual(delta("user_loader_batch_size_count"), 3)
+      assert.isAtLeast(delta("db_query_duration_seconds_count"), 1)
       for (const name of [
         "cache_hits_total",
         "cache_misses_total",

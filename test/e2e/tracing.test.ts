@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto"
+import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { Metadata } from "@grpc/grpc-js"
 import { Context, Effect, Layer, Redacted } from "effect"
@@ -76,6 +77,18 @@ const sayHelloWith = (userId: bigint, header: string) =>
     })
   )
 
+/** A user no one has read yet, so neither service has it cached: reading it goes down to SQL. */
+const freshUser = (name: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const email = `${name.toLowerCase()}.${randomBytes(4).toString("hex")}@example.com`
+    return sql<{ readonly id: string }>`INSERT INTO users (name, email) VALUES (${name}, ${email}) RETURNING id`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.dieMessage("INSERT returned no row") : Effect.succeed(BigInt(rows[0].id))
+      ),
+      Effect.orDie
+    )
+  })
+
 const spansOf = (traceId: string, until: (spans: ReadonlyArray<OtlpReceiver["spans"][number]>) => boolean) =>
   Effect.flatMap(Receiver, (receiver) =>
     pollUntil(
@@ -88,8 +101,10 @@ const spansOf = (traceId: string, until: (spans: ReadonlyArray<OtlpReceiver["spa
 layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("tracing across two services", (it) => {
   it.scoped("one trace: the caller's traceparent, A's server span, A's client span, B's server span, SQL below", () =>
     Effect.gen(function* () {
+      // A user of its own: one another test read first would be answered from the cache, with no SQL span.
+      const userId = yield* freshUser("Tracy")
       const parent = traceparent()
-      assert.strictEqual((yield* sayHelloWith(1n, parent.header)).message, "Hello, Alice!")
+      assert.strictEqual((yield* sayHelloWith(userId, parent.header)).message, "Hello, Tracy!")
       const spans = yield* spansOf(
         parent.traceId,
         (found) =>
