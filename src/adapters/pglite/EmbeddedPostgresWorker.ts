@@ -15,6 +15,8 @@ export interface EmbeddedPostgresWorkerOptions {
   readonly dataDir: string | undefined
   /** Connections the socket accepts. The pool must not be larger: extra connections are refused, not queued. */
   readonly maxConnections: number
+  /** Where the snapshot of a fresh database is kept; by default beside PGlite in node_modules/.cache. */
+  readonly snapshotFile?: string
 }
 
 export interface EmbeddedPostgresHandle {
@@ -83,8 +85,19 @@ const main = async () => {
   const { dataDir, snapshot, maxConnections, startParams } = workerData
   const fresh = isFresh(dataDir)
   const loadDataDir = fresh ? readSnapshot(snapshot) : undefined
-  const db = await PGlite.create(dataDir, { startParams, ...(loadDataDir ? { loadDataDir } : {}) })
-  if (fresh && loadDataDir === undefined && dataDir === undefined) await writeSnapshot(db, snapshot)
+  let db
+  let initialised = loadDataDir === undefined
+  try {
+    db = await PGlite.create(dataDir, { startParams, ...(loadDataDir ? { loadDataDir } : {}) })
+  } catch (error) {
+    if (loadDataDir === undefined) throw error
+    // A snapshot this PGlite cannot load (another build of the same version): dropped, and initdb runs instead.
+    fs.rmSync(snapshot, { force: true })
+    if (dataDir !== undefined) fs.rmSync(dataDir, { recursive: true, force: true })
+    db = await PGlite.create(dataDir, { startParams })
+    initialised = true
+  }
+  if (fresh && initialised && dataDir === undefined) await writeSnapshot(db, snapshot)
   const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections })
   await server.start()
   parentPort.on("message", (message) => {
@@ -120,7 +133,7 @@ export const launchEmbeddedPostgres = (options: EmbeddedPostgresWorkerOptions): 
     workerData: {
       pglite,
       socket: require.resolve("@electric-sql/pglite-socket"),
-      snapshot: snapshotPath(pglite),
+      snapshot: options.snapshotFile ?? snapshotPath(pglite),
       dataDir: options.dataDir,
       maxConnections: options.maxConnections,
       startParams: START_PARAMS
