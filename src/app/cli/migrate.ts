@@ -1,7 +1,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Option } from "effect"
+import { DatabaseClientLive } from "../../adapters/postgres/Database.js"
 import { runMigrations } from "../../adapters/postgres/Migrations.js"
-import { DatabaseClientLive } from "../Database.js"
 import { InvalidConfiguration, loadConfig, runEntryPoint } from "../Main.js"
 
 // npm run db:migrate: applies pending migrations to the configured database (DATABASE_DSN, else the embedded one).

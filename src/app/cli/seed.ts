@@ -1,8 +1,8 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Option } from "effect"
+import { DatabaseClientLive } from "../../adapters/postgres/Database.js"
 import { runMigrations } from "../../adapters/postgres/Migrations.js"
 import { seedUsers } from "../../adapters/postgres/Seeds.js"
-import { DatabaseClientLive } from "../Database.js"
 import { InvalidConfiguration, loadConfig, runEntryPoint } from "../Main.js"
 
 // npm run db:seed: inserts the development users (Alice, Bob). Running it again changes nothing.
