@@ -15,7 +15,7 @@ import { TracingLive, TracingOffLive } from "../src/adapters/observability/Traci
 import { Greeter } from "../src/app/Greeter.js"
 import { Users } from "../src/app/Users.js"
 import type { AppError } from "../src/domain/errors.js"
-import { type User, UserId } from "../src/domain/User.js"
+import { Email, type User, UserId, UserName } from "../src/domain/User.js"
 import { validateField } from "../src/domain/Validation.js"
 import { UpstreamGreeter } from "../src/ports/UpstreamGreeter.js"
 import { type CacheLookup, UserCache } from "../src/ports/UserCache.js"
@@ -25,7 +25,7 @@ const { values: args } = parseArgs({ options: { calls: { type: "string", default
 const calls = Number(args.calls)
 const IN_FLIGHT = 64
 
-const alice: User = { id: UserId.make(1n), name: "Alice", email: "alice@example.com" }
+const alice: User = { id: UserId.make(1n), name: UserName.make("Alice"), email: Email.make("alice@example.com") }
 // Every batch answered a hit on the next turn of the event loop, like a Redis round trip on loopback.
 const hitCache = Layer.succeed(
   UserCache,

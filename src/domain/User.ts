@@ -28,33 +28,44 @@ export const SafeText = Schema.String.pipe(
   })
 )
 
+/** A user's name as checked on the way in: trimmed, safe text, 1–25 characters. */
 export const UserName = Schema.Trim.pipe(
   Schema.compose(SafeText),
   Schema.filter((s) => s.length >= 1 || "must not be empty"),
-  Schema.filter((s) => s.length <= 25 || "must be at most 25 characters")
+  Schema.filter((s) => s.length <= 25 || "must be at most 25 characters"),
+  Schema.brand("UserName")
 )
+export type UserName = typeof UserName.Type
 
 // Deliberately simple: one @, no spaces, a dot in the domain. Real verification is a confirmation e-mail.
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/
 
+/** An email address as checked on the way in: trimmed, safe text, at most 255 characters, one @. */
 export const Email = Schema.Trim.pipe(
   Schema.compose(SafeText),
   Schema.filter((s) => s.length <= 255 || "must be at most 255 characters"),
-  Schema.filter((s) => EMAIL.test(s) || "must be a valid email address")
+  Schema.filter((s) => EMAIL.test(s) || "must be a valid email address"),
+  Schema.brand("Email")
 )
+export type Email = typeof Email.Type
 
+/**
+ * A user. Name and email carry the brands of UserName and Email, so only a checked value (or one read back from
+ * the store, where only checked values are written) can become a user's: a plain string does not type-check.
+ * Read back, they are not checked again: rows written before a rule tightened (or by the Go service) still read.
+ */
 export class User extends Schema.Class<User>("User")({
   id: UserId,
-  name: Schema.String,
-  email: Schema.String
+  name: Schema.String.pipe(Schema.brand("UserName")),
+  email: Schema.String.pipe(Schema.brand("Email"))
 }) {}
 
 export interface NewUser {
-  readonly name: string
-  readonly email: string
+  readonly name: UserName
+  readonly email: Email
 }
 
 export interface UserPatch {
-  readonly name?: string | undefined
-  readonly email?: string | undefined
+  readonly name?: UserName | undefined
+  readonly email?: Email | undefined
 }

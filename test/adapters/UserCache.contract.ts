@@ -1,12 +1,13 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, type Layer, Option } from "effect"
-import { User, UserId } from "../../src/domain/User.js"
+import { Email, User, UserId, UserName } from "../../src/domain/User.js"
 import { type CacheLease, type CacheLookup, UserCache } from "../../src/ports/UserCache.js"
 
 let next = 1_000_000n + BigInt(process.pid) * 1000n
 /** An id no other test of this run uses (suites may share one Redis). */
 export const freshId = () => UserId.make(next++)
-const user = (id: UserId, name: string) => new User({ id, name, email: `${name.toLowerCase()}@example.com` })
+const user = (id: UserId, name: string) =>
+  new User({ id, name: UserName.make(name), email: Email.make(`${name.toLowerCase()}@example.com`) })
 
 export const lookup = (id: UserId) =>
   Effect.flatMap(UserCache, (cache) => cache.getMany([id])).pipe(

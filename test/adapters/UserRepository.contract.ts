@@ -1,10 +1,10 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, type Layer, Option } from "effect"
-import { MAX_USER_ID, UserId } from "../../src/domain/User.js"
+import { Email, MAX_USER_ID, UserId, UserName } from "../../src/domain/User.js"
 import { UserRepository } from "../../src/ports/UserRepository.js"
 
 let unique = 0
-const email = (name: string) => `${name}.${process.pid}.${++unique}@example.com`
+const email = (name: string) => Email.make(`${name}.${process.pid}.${++unique}@example.com`)
 
 /** What every UserRepository adapter must do, whatever it stores in. */
 export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<UserRepository, E>) =>
@@ -12,8 +12,8 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
     it.effect("insert assigns a new id, and findById returns the same user", () =>
       Effect.gen(function* () {
         const repository = yield* UserRepository
-        const ada = yield* repository.insert({ name: "Ada", email: email("ada") })
-        const grace = yield* repository.insert({ name: "Grace", email: email("grace") })
+        const ada = yield* repository.insert({ name: UserName.make("Ada"), email: email("ada") })
+        const grace = yield* repository.insert({ name: UserName.make("Grace"), email: email("grace") })
         assert.isTrue(grace.id > ada.id)
         assert.deepStrictEqual(yield* repository.findById(ada.id), Option.some(ada))
       })
@@ -31,8 +31,8 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
     it.effect("findByIds returns the users that exist among the ids, in one call", () =>
       Effect.gen(function* () {
         const repository = yield* UserRepository
-        const a = yield* repository.insert({ name: "Ann", email: email("ann") })
-        const b = yield* repository.insert({ name: "Ben", email: email("ben") })
+        const a = yield* repository.insert({ name: UserName.make("Ann"), email: email("ann") })
+        const b = yield* repository.insert({ name: UserName.make("Ben"), email: email("ben") })
         const found = yield* repository.findByIds([a.id, UserId.make(MAX_USER_ID), b.id])
         assert.deepStrictEqual(
           found.map((u) => u.id).sort((x, y) => (x < y ? -1 : 1)),
@@ -46,8 +46,8 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
       Effect.gen(function* () {
         const repository = yield* UserRepository
         const taken = email("taken")
-        yield* repository.insert({ name: "First", email: taken })
-        const error = yield* Effect.flip(repository.insert({ name: "Second", email: taken }))
+        yield* repository.insert({ name: UserName.make("First"), email: taken })
+        const error = yield* Effect.flip(repository.insert({ name: UserName.make("Second"), email: taken }))
         assert.strictEqual(error._tag, "EmailTaken")
       })
     )
@@ -55,8 +55,8 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
     it.effect("update changes only the given fields, and is none for an unknown id", () =>
       Effect.gen(function* () {
         const repository = yield* UserRepository
-        const user = yield* repository.insert({ name: "Linus", email: email("linus") })
-        const renamed = yield* repository.update(user.id, { name: "Linux" })
+        const user = yield* repository.insert({ name: UserName.make("Linus"), email: email("linus") })
+        const renamed = yield* repository.update(user.id, { name: UserName.make("Linux") })
         assert.deepStrictEqual(
           Option.map(renamed, (u) => ({ ...u })),
           Option.some({ ...user, name: "Linux" })
@@ -67,15 +67,17 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
           Option.map(moved, (u) => ({ ...u })),
           Option.some({ ...user, name: "Linux", email: newEmail })
         )
-        assert.isTrue(Option.isNone(yield* repository.update(UserId.make(MAX_USER_ID), { name: "Nobody" })))
+        assert.isTrue(
+          Option.isNone(yield* repository.update(UserId.make(MAX_USER_ID), { name: UserName.make("Nobody") }))
+        )
       })
     )
 
     it.effect("update fails with EmailTaken when another user has the email", () =>
       Effect.gen(function* () {
         const repository = yield* UserRepository
-        const first = yield* repository.insert({ name: "One", email: email("one") })
-        const second = yield* repository.insert({ name: "Two", email: email("two") })
+        const first = yield* repository.insert({ name: UserName.make("One"), email: email("one") })
+        const second = yield* repository.insert({ name: UserName.make("Two"), email: email("two") })
         const error = yield* Effect.flip(repository.update(second.id, { email: first.email }))
         assert.strictEqual(error._tag, "EmailTaken")
         assert.deepStrictEqual(yield* repository.findById(second.id), Option.some(second))
@@ -85,7 +87,7 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
     it.effect("delete removes the user once", () =>
       Effect.gen(function* () {
         const repository = yield* UserRepository
-        const user = yield* repository.insert({ name: "Temp", email: email("temp") })
+        const user = yield* repository.insert({ name: UserName.make("Temp"), email: email("temp") })
         assert.isTrue(yield* repository.delete(user.id))
         assert.isTrue(Option.isNone(yield* repository.findById(user.id)))
         assert.isFalse(yield* repository.delete(user.id))
@@ -97,11 +99,11 @@ export const userRepositoryContract = <E>(name: string, adapter: Layer.Layer<Use
         const repository = yield* UserRepository
         // A user of its own before L1, so that L1's id is at least 2 and the id just below it is a valid UserId
         // even when this test runs first on an empty store.
-        yield* repository.insert({ name: "L0", email: email("l0") })
+        yield* repository.insert({ name: UserName.make("L0"), email: email("l0") })
         const inserted = [
-          yield* repository.insert({ name: "L1", email: email("l1") }),
-          yield* repository.insert({ name: "L2", email: email("l2") }),
-          yield* repository.insert({ name: "L3", email: email("l3") })
+          yield* repository.insert({ name: UserName.make("L1"), email: email("l1") }),
+          yield* repository.insert({ name: UserName.make("L2"), email: email("l2") }),
+          yield* repository.insert({ name: UserName.make("L3"), email: email("l3") })
         ]
         const [l1, l2, l3] = inserted.map((u) => u.id)
         const before = UserId.make((l1 ?? 1n) - 1n)

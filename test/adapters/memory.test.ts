@@ -4,7 +4,7 @@ import { MemoryAuditLogLive } from "../../src/adapters/memory/MemoryAuditLog.js"
 import { MemoryUserCacheLive } from "../../src/adapters/memory/MemoryUserCache.js"
 import { MemoryUserRepositoryLive } from "../../src/adapters/memory/MemoryUserRepository.js"
 import { HealthChecksLive } from "../../src/app/Health.js"
-import { User, UserId } from "../../src/domain/User.js"
+import { Email, User, UserId, UserName } from "../../src/domain/User.js"
 import { UserCache } from "../../src/ports/UserCache.js"
 import { pollUntil } from "../support/poll.js"
 import { auditLogContract } from "./AuditLog.contract.js"
@@ -25,7 +25,8 @@ userCacheContract(
   true
 )
 
-const user = (id: bigint) => new User({ id: UserId.make(id), name: `U${id}`, email: `u${id}@example.com` })
+const user = (id: bigint) =>
+  new User({ id: UserId.make(id), name: UserName.make(`U${id}`), email: Email.make(`u${id}@example.com`) })
 const put = (id: bigint) => Effect.flatMap(leaseOf(UserId.make(id)), (lease) => fill(UserId.make(id), user(id), lease))
 const tag = (id: bigint) => Effect.map(lookup(UserId.make(id)), (found) => found._tag)
 

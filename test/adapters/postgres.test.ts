@@ -8,7 +8,7 @@ import { PgGuard, PgGuardLive } from "../../src/adapters/postgres/PgGuard.js"
 import { PgUserRepositoryLive } from "../../src/adapters/postgres/PgUserRepository.js"
 import { seedUsers } from "../../src/adapters/postgres/Seeds.js"
 import { HealthChecksLive } from "../../src/app/Health.js"
-import { UserId } from "../../src/domain/User.js"
+import { Email, UserId, UserName } from "../../src/domain/User.js"
 import { HealthChecks } from "../../src/ports/HealthChecks.js"
 import { UserRepository } from "../../src/ports/UserRepository.js"
 import { pollUntil } from "../support/poll.js"
@@ -119,8 +119,9 @@ layer(
           (i) =>
             Effect.flip(
               i % 2 === 0
-                ? users.insert({ name: `nul\u0000${i}`, email: `nul${i}@example.com` })
-                : users.insert({ name: `dup${i}`, email: "alice@example.com" })
+                ? // Unchecked on purpose (make without validation): what the adapter does with input the use case would refuse.
+                  users.insert({ name: UserName.make(`nul\u0000${i}`, true), email: Email.make(`nul${i}@example.com`) })
+                : users.insert({ name: UserName.make(`dup${i}`), email: Email.make("alice@example.com") })
             ).pipe(Effect.map((error) => error._tag)),
           { concurrency: 10 }
         )

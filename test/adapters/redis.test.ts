@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Metric, type MetricState } from "effect"
 import { Redis } from "ioredis"
 import { cacheMetrics } from "../../src/adapters/cache/CacheMetrics.js"
-import { User, UserId } from "../../src/domain/User.js"
+import { Email, User, UserId, UserName } from "../../src/domain/User.js"
 import { HealthChecks } from "../../src/ports/HealthChecks.js"
 import { UserCache } from "../../src/ports/UserCache.js"
 import { HarnessRedisCache, harnessRedisUrl } from "../support/TestRedis.js"
@@ -37,7 +37,11 @@ layer(Layer.merge(HarnessRedisCache({ keyPrefix: prefix }), Raw), { excludeTestS
       Effect.gen(function* () {
         const client = yield* raw
         const id = freshId()
-        yield* fill(id, new User({ id, name: "Ada", email: "ada@example.com" }), yield* leaseOf(id))
+        yield* fill(
+          id,
+          new User({ id, name: UserName.make("Ada"), email: Email.make("ada@example.com") }),
+          yield* leaseOf(id)
+        )
         assert.deepStrictEqual(JSON.parse((yield* Effect.promise(() => client.get(`${prefix}user:${id}`))) ?? "null"), {
           id: String(id),
           name: "Ada",
@@ -92,7 +96,11 @@ layer(Layer.merge(HarnessRedisCache({ keyPrefix: prefix }), Raw), { excludeTestS
         const client = yield* raw
         const id = UserId.make(9_007_199_254_740_993n)
         yield* Effect.flatMap(UserCache, (cache) => cache.invalidate(id))
-        yield* fill(id, new User({ id, name: "Big", email: "big@example.com" }), yield* leaseOf(id))
+        yield* fill(
+          id,
+          new User({ id, name: UserName.make("Big"), email: Email.make("big@example.com") }),
+          yield* leaseOf(id)
+        )
         assert.strictEqual(yield* Effect.promise(() => client.exists(`${prefix}user:9007199254740993`)), 1)
       })
     )

@@ -1,6 +1,6 @@
 import { Effect, Exit, Layer, Option } from "effect"
 import { EmailTaken, InvalidArgument } from "../../domain/errors.js"
-import { User, type UserId } from "../../domain/User.js"
+import { Email, type NewUser, User, type UserId, UserName } from "../../domain/User.js"
 import { UserRepository, type WriteOptions } from "../../ports/UserRepository.js"
 
 /** The results of keyed writes of one kind, by idempotency key, with what each key was used for. */
@@ -16,12 +16,13 @@ export const MemoryUserRepositoryLive = (seed: ReadonlyArray<{ readonly name: st
     let nextId = 1n
     const emailTaken = (email: string, except?: UserId) =>
       [...rows.values()].some((user) => user.email === email && user.id !== except)
-    const insertNow = (input: { readonly name: string; readonly email: string }) => {
+    const insertNow = (input: NewUser) => {
       const user = new User({ id: nextId++ as UserId, name: input.name, email: input.email })
       rows.set(user.id, user)
       return user
     }
-    for (const user of seed) insertNow(user)
+    // Seed data is checked like any input.
+    for (const user of seed) insertNow({ name: UserName.make(user.name), email: Email.make(user.email) })
 
     const inserted: KeyStore<User> = new Map()
     const updated: KeyStore<Option.Option<User>> = new Map()
