@@ -22,7 +22,6 @@ import { Greeter } from "./Greeter.js"
 import { HealthChecksLive } from "./Health.js"
 import { Lifecycle, LifecycleLive } from "./Lifecycle.js"
 import { untilCutShort } from "./Signals.js"
-import { UseCasesReady } from "./UseCasesReady.js"
 import { Users } from "./Users.js"
 import { VERSION } from "./Version.js"
 
@@ -126,8 +125,7 @@ const httpTls = (config: AppConfig) => {
 
 /** The use cases on the adapters the configuration selects. Needs HealthChecks and Lifecycle. */
 export const UseCasesLive = (config: AppConfig) =>
-  UseCasesReady.fill.pipe(
-    Layer.provideMerge(Greeter.Default),
+  Greeter.Default.pipe(
     Layer.provideMerge(AuditTrail.Default),
     // The audit log example (docs/extending.md): Users decorated to record its changes.
     Layer.provideMerge(AuditedUsersLive.pipe(Layer.provide(Users.Default))),
@@ -184,7 +182,6 @@ export const HealthLive = (config: AppConfig) =>
     critical: Option.getOrUndefined(config.health.critical)
   }).pipe(
     Layer.provideMerge(HealthChecksLive),
-    Layer.provideMerge(UseCasesReady.layer),
     Layer.provideMerge(
       config.metrics.enabled
         ? PrometheusLive({

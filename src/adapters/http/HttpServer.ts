@@ -14,9 +14,11 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Deferred, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
+import { Cause, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
+import type { AuditTrail } from "../../app/Audit.js"
+import type { Greeter } from "../../app/Greeter.js"
 import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
-import { type UseCases, UseCasesReady } from "../../app/UseCasesReady.js"
+import type { Users } from "../../app/Users.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
 import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
@@ -94,9 +96,18 @@ const routeOf = (url: string) => {
  * - /startupz: 503 until migrations are done and both servers listen, then 200;
  * - /metrics: the Prometheus exposition.
  */
+/** The use cases the REST and RPC doors call. */
+type UseCases = Users | Greeter | AuditTrail
+
 const router = (options: HttpServerOptions) =>
-  Effect.all([Lifecycle, Effect.serviceOption(MetricsEndpoint), RequestMetrics, UseCasesReady, Effect.scope]).pipe(
-    Effect.flatMap(([lifecycle, endpoint, metrics, ready, scope]) => {
+  Effect.all([
+    Lifecycle,
+    Effect.serviceOption(MetricsEndpoint),
+    RequestMetrics,
+    Effect.context<UseCases>(),
+    Effect.scope
+  ]).pipe(
+    Effect.flatMap(([lifecycle, endpoint, metrics, useCases, scope]) => {
       const guard = makeEdgeGuard(options.edge)
       // The peer's address reaches the RPC middleware in a header whose name no client can guess (so none can
       // choose its own rate-limit bucket).
@@ -108,15 +119,10 @@ const router = (options: HttpServerOptions) =>
       // by a key in a header no client can name.
       const callHeader = `x-edge-call-${randomUUID()}`
       const calls = new Map<string, HttpCall>()
-      // REST and RPC are built on their first request, once the use cases exist (they are built after this
-      // server), in this server's scope so they live as long as it does.
+      // REST and RPC are built on their first request, on the use cases (built before this server), in this
+      // server's scope so they live as long as it does.
       const lazily = <E, R>(app: Effect.Effect<HttpApp.Default<E, R>, never, UseCases | Scope.Scope>) =>
-        Effect.cached(
-          Deferred.await(ready).pipe(
-            Effect.flatMap((useCases) => Effect.provide(app, useCases)),
-            Scope.extend(scope)
-          )
-        )
+        Effect.cached(app.pipe(Effect.provide(useCases), Scope.extend(scope)))
       return Effect.map(
         Effect.all([
           lazily(restApp),
