@@ -153,8 +153,8 @@ export const openBench = async (name: string) => {
   say("building (npm run build) ...")
   run("npm", ["run", "--silent", "build"])
   const serviceDbEnv = { DATABASE_DSN: databaseUrl, LOG_LEVEL: "warning" }
-  run(process.execPath, ["dist/src/app/cli/migrate.js"], serviceDbEnv)
-  run(process.execPath, ["dist/src/app/cli/seed.js"], serviceDbEnv)
+  run(process.execPath, ["dist/src/main/cli/migrate.js"], serviceDbEnv)
+  run(process.execPath, ["dist/src/main/cli/seed.js"], serviceDbEnv)
 
   /** The compiled service on core 1, on this run's database and Redis prefix, with `env` on top; waits for ready. */
   const startService = async (service: string, env: Record<string, string>): Promise<RunningService> => {

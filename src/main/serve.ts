@@ -2,9 +2,9 @@ import { defaultTeardown } from "@effect/platform/Runtime"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { flushLogs } from "../adapters/observability/Logger.js"
-import { loadConfig, runEntryPoint } from "../app/Main.js"
-import { ServiceLive } from "../app/Service.js"
 import { DrainCutShort, onShutdownSignals } from "../app/Signals.js"
+import { loadConfig, runEntryPoint } from "./Main.js"
+import { ServiceLive } from "./Service.js"
 
 // Builds every layer and serves until SIGINT or SIGTERM; then every scope closes in reverse order, and exit 0
 // (130 when a second signal cut the stop short: see Signals.ts).

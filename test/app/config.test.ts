@@ -4,7 +4,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
 import { AppConfig, envConfigProvider, parseGoDuration, parseListenAddress } from "../../src/app/Config.js"
-import { loadConfig } from "../../src/app/Main.js"
+import { loadConfig } from "../../src/main/Main.js"
 
 const load = (env: Record<string, string>) =>
   loadConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))

@@ -9,8 +9,8 @@ import {
   HealthCheckResponse_ServingStatus as Serving
 } from "../../src/adapters/grpc/generated/grpc/health/v1/health.js"
 import { loadMigrations, runMigrations } from "../../src/adapters/postgres/Migrations.js"
-import { loadConfig } from "../../src/app/Main.js"
-import { ServiceLive } from "../../src/app/Service.js"
+import { loadConfig } from "../../src/main/Main.js"
+import { ServiceLive } from "../../src/main/Service.js"
 import { clientsFor, unary, within } from "../support/grpc.js"
 import { captureLogs } from "../support/logs.js"
 import { pollUntil } from "../support/poll.js"

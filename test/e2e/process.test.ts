@@ -151,7 +151,7 @@ describe("the service process", { timeout: 4 * START_MS }, () => {
 
   it("db:seed and db:migrate refuse to run against nothing (no DATABASE_DSN, no DATABASE_EMBEDDED_DIR)", async () => {
     for (const command of ["seed", "migrate"]) {
-      const script = fileURLToPath(new URL(`../../src/app/cli/${command}.ts`, import.meta.url))
+      const script = fileURLToPath(new URL(`../../src/main/cli/${command}.ts`, import.meta.url))
       const run = startService({}, script)
       const { code } = await run.exited
       assert.notStrictEqual(code, 0, command)

@@ -1,6 +1,6 @@
 import { Cause, Data, Effect, Layer, Option } from "effect"
 import { LoggerLive } from "../adapters/observability/Logger.js"
-import { AppConfig, describeConfigError, envConfigProvider, LogConfig } from "./Config.js"
+import { AppConfig, describeConfigError, envConfigProvider, LogConfig } from "../app/Config.js"
 
 export class InvalidConfiguration extends Data.TaggedError("InvalidConfiguration")<{
   readonly problems: ReadonlyArray<string>
