@@ -88,20 +88,12 @@ export const DatabaseLive = (config: AppConfig["database"]) =>
       const lifecycle = yield* Lifecycle
       const embedded = Option.isNone(config.dsn)
       const migrate = Option.getOrElse(config.migrate, () => embedded)
-      let prepared = false
 
       const prepareOnce = Effect.gen(function* () {
         yield* sql`SELECT 1`
         if (migrate) yield* runMigrations
         if (embedded) yield* seedUsers
       })
-      const ready = Effect.zipRight(
-        Effect.sync(() => {
-          prepared = true
-        }),
-        lifecycle.started("database")
-      )
-
       // The version this code needs: its highest migration. Read once (a directory listing), not per check.
       const needed = yield* loadMigrations.pipe(
         Effect.map((migrations) => migrations.reduce((max, [id]) => Math.max(max, id), 0)),
@@ -120,28 +112,24 @@ export const DatabaseLive = (config: AppConfig["database"]) =>
                 )
           )
       })
-      yield* (yield* HealthChecks).register({
-        name: "database",
-        critical: true,
-        check: Effect.suspend(() => (prepared ? schemaCheck : Effect.fail(new Error("not connected and migrated yet"))))
-      })
-
       if (config.connectFailFast) {
         yield* prepareOnce.pipe(Effect.orDie)
-        return yield* ready
+      } else {
+        let attempts = 0
+        yield* prepareOnce.pipe(
+          Effect.tapError((error) => {
+            attempts += 1
+            const log = attempts === 1 ? Effect.logWarning : Effect.logDebug
+            return log("Database not ready; retrying").pipe(
+              Effect.annotateLogs({ attempt: attempts, error: describeError(error) })
+            )
+          }),
+          Effect.retry(Schedule.exponential(Duration.millis(100)).pipe(Schedule.either(Schedule.spaced("2 seconds"))))
+        )
+        if (attempts > 0) yield* Effect.logInfo("Database ready")
       }
-      let attempts = 0
-      yield* prepareOnce.pipe(
-        Effect.tapError((error) => {
-          attempts += 1
-          const log = attempts === 1 ? Effect.logWarning : Effect.logDebug
-          return log("Database not ready; retrying").pipe(
-            Effect.annotateLogs({ attempt: attempts, error: describeError(error) })
-          )
-        }),
-        Effect.retry(Schedule.exponential(Duration.millis(100)).pipe(Schedule.either(Schedule.spaced("2 seconds")))),
-        Effect.zipRight(ready),
-        Effect.zipRight(Effect.suspend(() => (attempts > 0 ? Effect.logInfo("Database ready") : Effect.void)))
-      )
+      // Prepared: nothing is served before this layer is built, so the check only ever sees a prepared database.
+      yield* (yield* HealthChecks).register({ name: "database", critical: true, check: schemaCheck })
+      yield* lifecycle.started("database")
     })
   ).pipe(Layer.provideMerge(DatabaseClientLive(config)))
