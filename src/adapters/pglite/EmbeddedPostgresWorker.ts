@@ -28,33 +28,10 @@ export interface EmbeddedPostgresHandle {
 }
 
 /**
- * Postgres settings for a development database in this process: PGlite's own start parameters, with
- * shared_buffers at 16 MB instead of 128 MB (about 100 MB less memory; the embedded database holds a few rows).
+ * Postgres settings added to PGlite's own start parameters (PGlite.defaultStartParams) for a development database
+ * in this process: shared_buffers at 16 MB instead of 128 MB (about 100 MB less memory; it holds a few rows).
  */
-const START_PARAMS = [
-  "--single",
-  "-F",
-  "-O",
-  "-j",
-  "-c",
-  "search_path=public",
-  "-c",
-  "exit_on_error=false",
-  "-c",
-  "log_checkpoints=false",
-  "-c",
-  "max_worker_processes=0",
-  "-c",
-  "max_parallel_workers=0",
-  "-c",
-  "max_parallel_workers_per_gather=0",
-  "-c",
-  "io_method=sync",
-  "-c",
-  "max_parallel_maintenance_workers=0",
-  "-c",
-  "shared_buffers=16MB"
-]
+const EXTRA_START_PARAMS = ["-c", "shared_buffers=16MB"]
 
 /**
  * Runs in the worker thread (CommonJS, packages passed as resolved paths, so it loads the same under node, tsx
@@ -82,7 +59,8 @@ const writeSnapshot = async (db, file) => {
   }
 }
 const main = async () => {
-  const { dataDir, snapshot, maxConnections, startParams } = workerData
+  const { dataDir, snapshot, maxConnections, extraStartParams } = workerData
+  const startParams = [...PGlite.defaultStartParams, ...extraStartParams]
   const fresh = isFresh(dataDir)
   const loadDataDir = fresh ? readSnapshot(snapshot) : undefined
   let db
@@ -136,7 +114,7 @@ export const launchEmbeddedPostgres = (options: EmbeddedPostgresWorkerOptions): 
       snapshot: options.snapshotFile ?? snapshotPath(pglite),
       dataDir: options.dataDir,
       maxConnections: options.maxConnections,
-      startParams: START_PARAMS
+      extraStartParams: EXTRA_START_PARAMS
     }
   })
   const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
