@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from "node:fs"
-import { parseEnv } from "node:util"
 import { Config, ConfigError, ConfigProvider, Duration, Either, Option, Redacted } from "effect"
+import { readSettings } from "./Settings.js"
 
 // Every environment variable the service reads is declared here (documented in docs/configuration.md).
 // Names and defaults follow the Go boilerplate where they apply, so a deployment can switch without renaming.
@@ -265,23 +264,11 @@ export const AppConfig = Config.all({
 })
 export type AppConfig = Config.Config.Success<typeof AppConfig>
 
-/**
- * The process environment over the variables of a `.env` file (the environment wins). An empty value counts
- * as unset, as in the Go service, so `FOO=` in a compose file selects the default.
- */
+/** The configuration from the process environment over a `.env` file (see readSettings). */
 export const envConfigProvider = (
   env: NodeJS.ProcessEnv = process.env,
   dotEnvPath: string | undefined = ".env"
-): ConfigProvider.ConfigProvider => {
-  const merged = new Map<string, string>()
-  const fromFile = dotEnvPath !== undefined && existsSync(dotEnvPath) ? parseEnv(readFileSync(dotEnvPath, "utf8")) : {}
-  for (const source of [fromFile, env]) {
-    for (const [key, value] of Object.entries(source)) {
-      if (value !== undefined && value !== "") merged.set(key, value)
-    }
-  }
-  return ConfigProvider.fromMap(merged)
-}
+): ConfigProvider.ConfigProvider => ConfigProvider.fromMap(readSettings(env, dotEnvPath))
 
 /** Every invalid or missing variable in a ConfigError, as "NAME: reason" lines. */
 export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> =>
