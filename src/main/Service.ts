@@ -3,7 +3,7 @@ import tls from "node:tls"
 import { HttpServer as PlatformHttpServer } from "@effect/platform"
 import { Duration, Effect, Layer, Option, RuntimeFlags } from "effect"
 import type { AuthOptions } from "../adapters/grpc/Auth.js"
-import { GrpcServer, GrpcServerLive } from "../adapters/grpc/GrpcServer.js"
+import { GrpcServer, GrpcServerLive, hostPort } from "../adapters/grpc/GrpcServer.js"
 import { GrpcUpstreamGreeterLive } from "../adapters/grpc/UpstreamGreeterClient.js"
 import { HttpServerLive, TLS_CIPHERS } from "../adapters/http/HttpServer.js"
 import { MemoryUserCacheLive } from "../adapters/memory/MemoryUserCache.js"
@@ -134,7 +134,7 @@ export const UseCasesLive = (config: AppConfig) =>
         onNone: () => UpstreamGreeter.none,
         onSome: (address) =>
           GrpcUpstreamGreeterLive({
-            address: `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`,
+            address: hostPort(address.host, address.port),
             timeout: config.upstream.timeout,
             breakerThreshold: 5,
             breakerResetAfter: Duration.seconds(2),
@@ -161,7 +161,7 @@ const TracingFromConfig = (config: AppConfig) => {
   if (!enabled) return TracingOffLive
   const collector = Option.match(config.tracing.collector, {
     onNone: () => "localhost:4318",
-    onSome: (address) => `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`
+    onSome: (address) => hostPort(address.host, address.port)
   })
   return TracingLive({
     collector,
@@ -222,7 +222,7 @@ const ServiceReadyLive = Layer.effectDiscard(
     const http = yield* PlatformHttpServer.HttpServer
     yield* Effect.logInfo("Service ready").pipe(
       Effect.annotateLogs({
-        grpc: `${grpc.host.includes(":") ? `[${grpc.host}]` : grpc.host}:${grpc.port}`,
+        grpc: hostPort(grpc.host, grpc.port),
         http: PlatformHttpServer.formatAddress(http.address),
         startup_ms: Math.round(process.uptime() * 1000)
       })

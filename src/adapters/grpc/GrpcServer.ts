@@ -56,7 +56,8 @@ export class GrpcBindError extends Data.TaggedError("GrpcBindError")<{
   }
 }
 
-const formatHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
+/** `host:port`, with an IPv6 host in brackets: how gRPC targets and the logs write an address. */
+export const hostPort = (host: string, port: number): string => `${host.includes(":") ? `[${host}]` : host}:${port}`
 
 const read = (path: string) =>
   Effect.try({
@@ -79,7 +80,7 @@ const serverCredentials = (tls: GrpcServerOptions["tls"]) =>
 
 const bind = (server: Server, host: string, port: number, credentials: ServerCredentials) =>
   Effect.async<number, GrpcBindError>((resume) => {
-    const address = `${formatHost(host)}:${port}`
+    const address = hostPort(host, port)
     server.bindAsync(address, credentials, (cause, bound) =>
       resume(cause ? Effect.fail(new GrpcBindError({ address, cause })) : Effect.succeed(bound))
     )
@@ -174,7 +175,7 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       )
       yield* Effect.logInfo("gRPC server listening").pipe(
         Effect.annotateLogs({
-          address: `${formatHost(address.host)}:${address.port}`,
+          address: hostPort(address.host, address.port),
           security: Option.isNone(options.tls.certFile)
             ? "plaintext"
             : Option.isNone(options.tls.caFile)
