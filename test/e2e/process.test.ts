@@ -1,9 +1,10 @@
 import { fileURLToPath } from "node:url"
 import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { afterAll, assert, describe, it } from "vitest"
 import { GreeterClient, type SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
 import { clientsFor, unary } from "../support/grpc.js"
+import { pollUntil } from "../support/poll.js"
 import { freePort } from "../support/ports.js"
 import { portOf, START_MS, startService, stopAll } from "../support/process.js"
 
@@ -27,16 +28,11 @@ const sayHello = (port: number, userId: bigint) =>
     )
   )
 
-/** Calls `attempt` every 25 ms until it answers (undefined: the door is not open yet), for at most `ms`. */
-const firstAnswer = async <A>(attempt: () => Promise<A | undefined>, ms: number): Promise<A> => {
-  const until = performance.now() + ms
-  for (;;) {
-    const answer = await attempt()
-    if (answer !== undefined) return answer
-    if (performance.now() > until) throw new Error(`no answer within ${ms} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
+/** The first answer `attempt` gives (undefined: the door is not open yet), tried every 25 ms for at most `ms`. */
+const firstAnswer = <A>(attempt: () => Promise<A | undefined>, ms: number) =>
+  Effect.runPromise(
+    pollUntil(Effect.promise(attempt), (answer) => answer !== undefined, Duration.millis(ms), "25 millis")
+  )
 
 /** One SayHello on a new connection: its message or status, or undefined when the port refused the connection. */
 const sayHelloOnce = (port: number) =>
