@@ -1,6 +1,6 @@
 import { setFlagsFromString } from "node:v8"
 import { EMBEDDED_MAX_CONNECTIONS, prestartEmbeddedPostgres } from "./adapters/pglite/EmbeddedPostgresWorker.js"
-import { readSettings } from "./app/Settings.js"
+import { readSettings } from "./main/Settings.js"
 
 // The entry point. Without DATABASE_DSN the service runs on the embedded Postgres: it starts now, in a thread of
 // its own, while the service's modules load on this one (each takes about a second). The modules imported above

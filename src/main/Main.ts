@@ -1,25 +1,12 @@
-import { Cause, Data, Effect, Layer, Option } from "effect"
-import { LoggerLive } from "../adapters/observability/Logger.js"
-import { AppConfig, describeConfigError, envConfigProvider, LogConfig } from "../app/Config.js"
-
-export class InvalidConfiguration extends Data.TaggedError("InvalidConfiguration")<{
-  readonly problems: ReadonlyArray<string>
-}> {
-  override get message(): string {
-    return `Invalid configuration: ${this.problems.join("; ")}`
-  }
-}
-
-/** The whole configuration, or one error naming every invalid variable. */
-export const loadConfig = AppConfig.pipe(
-  Effect.mapError((error) => new InvalidConfiguration({ problems: describeConfigError(error) }))
-)
+import { Cause, Effect, Layer, Option } from "effect"
+import * as Logger from "../adapters/observability/Logger.js"
+import { envConfigProvider, InvalidConfiguration } from "./Config.js"
 
 // The log settings are needed before the rest of the configuration is known to be valid.
 const LoggerFromEnv = Layer.unwrapEffect(
-  LogConfig.pipe(
+  Logger.config.pipe(
     Effect.orElseSucceed(() => ({ level: "info", format: "json" }) as const),
-    Effect.map(LoggerLive)
+    Effect.map(Logger.LoggerLive)
   )
 )
 

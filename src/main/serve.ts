@@ -2,15 +2,15 @@ import { defaultTeardown } from "@effect/platform/Runtime"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { flushLogs } from "../adapters/observability/Logger.js"
-import { DrainCutShort, onShutdownSignals } from "../app/Signals.js"
-import { loadConfig, runEntryPoint } from "./Main.js"
+import { DrainCutShort } from "../ports/Shutdown.js"
+import { runEntryPoint } from "./Main.js"
 import { ServiceLive } from "./Service.js"
+import { onShutdownSignals } from "./Signals.js"
 
 // Builds every layer and serves until SIGINT or SIGTERM; then every scope closes in reverse order, and exit 0
 // (130 when a second signal cut the stop short: see Signals.ts).
 const serve = Effect.gen(function* () {
-  const config = yield* loadConfig
-  yield* Layer.build(ServiceLive(config)) // logs "Service ready" once the database is prepared and both servers listen
+  yield* Layer.build(ServiceLive) // logs "Service ready" once the database is prepared and both servers listen
   return yield* Effect.never
 }).pipe(Effect.scoped)
 

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Redacted } from "effect"
-import { AppConfig, envConfigProvider, parseGoDuration, parseListenAddress } from "../../src/app/Config.js"
-import { loadConfig } from "../../src/main/Main.js"
+import { parseGoDuration, parseListenAddress } from "../../src/adapters/config/Settings.js"
+import { envConfigProvider, loadConfig, ServiceConfig } from "../../src/main/Config.js"
 
 const load = (env: Record<string, string>) =>
   loadConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
@@ -78,8 +78,8 @@ describe("configuration", () => {
           "AUTH_JWT_SECRET: AUTH_REQUIRED=true: set AUTH_JWT_SECRET (32 bytes or more) or AUTH_JWKS_FILE"
         ])
         const config = yield* load({ AUTH_JWT_SECRET: "s".repeat(32) })
-        assert.isTrue(Option.isSome(config.auth.secret))
-        assert.strictEqual(Duration.toSeconds(config.auth.maxTokenTtl), 3600)
+        assert.strictEqual(Option.map(config.edge.auth, (auth) => auth.key._tag).pipe(Option.getOrNull), "Secret")
+        assert.strictEqual(Option.map(config.edge.auth, (auth) => auth.maxTokenTtlSeconds).pipe(Option.getOrNull), 3600)
       })
   )
 
@@ -101,7 +101,7 @@ describe("configuration", () => {
       const dir = mkdtempSync(join(tmpdir(), "env-"))
       writeFileSync(join(dir, ".env"), "DATABASE_DSN=postgres://file@db/app\nGRPC_SERVER_URL=:6000\nLOG_LEVEL=debug\n")
       const provider = envConfigProvider({ GRPC_SERVER_URL: "127.0.0.1:7000", LOG_LEVEL: "" }, join(dir, ".env"))
-      const config = yield* AppConfig.pipe(Effect.withConfigProvider(provider))
+      const config = yield* ServiceConfig.pipe(Effect.withConfigProvider(provider))
       assert.strictEqual(
         Option.map(config.database.dsn, Redacted.value).pipe(Option.getOrNull),
         "postgres://file@db/app"

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option } from "effect"
+import { HealthChecksLive } from "../../src/adapters/health/HealthChecks.js"
 import { MemoryUserCacheLive } from "../../src/adapters/memory/MemoryUserCache.js"
-import { HealthChecksLive } from "../../src/app/Health.js"
 import { coalescedLookups } from "../../src/app/UserLoader.js"
 import { Users } from "../../src/app/Users.js"
 import type { UserId } from "../../src/domain/User.js"

@@ -9,7 +9,6 @@ import {
   HealthCheckResponse_ServingStatus as Serving
 } from "../../src/adapters/grpc/generated/grpc/health/v1/health.js"
 import { loadMigrations, runMigrations } from "../../src/adapters/postgres/Migrations.js"
-import { loadConfig } from "../../src/main/Main.js"
 import { ServiceLive } from "../../src/main/Service.js"
 import { clientsFor, unary, within } from "../support/grpc.js"
 import { captureLogs } from "../support/logs.js"
@@ -222,10 +221,10 @@ const UnmigratedService = Layer.unwrapEffect(
       DATABASE_POOL_MAX_OPEN: source === "embedded" ? "2" : "5",
       HEALTH_CACHE_TTL: "100ms"
     }
-    const config = yield* loadConfig.pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(settings))))
+    return ServiceLive.pipe(
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(settings))))),
+      Layer.provide(unmigratedLogs.layer)
     )
-    return ServiceLive(config).pipe(Layer.provide(unmigratedLogs.layer))
   }).pipe(Effect.orDie)
 ).pipe(Layer.provideMerge(UnmigratedClient), Layer.provideMerge(HarnessDatabaseUrl))
 

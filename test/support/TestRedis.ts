@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto"
 import { Duration, Effect, Layer, Option } from "effect"
 import { inject } from "vitest"
+import { HealthChecksLive } from "../../src/adapters/health/HealthChecks.js"
 import { RedisUserCacheLive, type RedisUserCacheOptions } from "../../src/adapters/redis/RedisUserCache.js"
-import { HealthChecksLive } from "../../src/app/Health.js"
 
 /** Adapter options for a redis:// URL, with a key prefix of the suite's own so suites never see each other. */
 export const redisOptions = (url: string, overrides: Partial<RedisUserCacheOptions> = {}): RedisUserCacheOptions => {

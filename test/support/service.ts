@@ -1,6 +1,5 @@
 import { ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
 import { seedUsers } from "../../src/adapters/postgres/Seeds.js"
-import { loadConfig } from "../../src/main/Main.js"
 import { ServiceLive } from "../../src/main/Service.js"
 import { type FaultProxy, startFaultProxy } from "./FaultProxy.js"
 import { portOf, START_MS, serviceOn } from "./process.js"
@@ -29,10 +28,9 @@ export const serviceOnHarness = <R = never>(
         DATABASE_POOL_MAX_OPEN: source === "embedded" ? "2" : "5",
         ...(yield* env)
       }
-      const config = yield* loadConfig.pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(settings))))
+      return ServiceLive.pipe(
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(settings)))))
       )
-      return ServiceLive(config)
     }).pipe(Effect.orDie)
   ).pipe(Layer.provideMerge(SeededDatabase))
 

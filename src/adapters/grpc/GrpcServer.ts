@@ -1,8 +1,10 @@
 import { readFileSync } from "node:fs"
 import { Server, ServerCredentials } from "@grpc/grpc-js"
-import { Context, Data, Duration, Effect, Fiber, FiberId, Layer, Option, Supervisor } from "effect"
-import { Lifecycle } from "../../app/Lifecycle.js"
-import { DrainCutShort } from "../../app/Signals.js"
+import { Config, Context, Data, Duration, Effect, Fiber, FiberId, Layer, Option, Supervisor } from "effect"
+import { Lifecycle } from "../../ports/Lifecycle.js"
+import { DrainCutShort } from "../../ports/Shutdown.js"
+import { duration, hostPort, intInRange, listenAddress, tlsFiles } from "../config/Settings.js"
+import type { EdgeOptions } from "../edge/EdgeGuard.js"
 import { type AdmissionOptions, makeAdmission } from "./Admission.js"
 import { type AuthOptions, makeAuthenticator } from "./Auth.js"
 import { HealthService } from "./generated/grpc/health/v1/health.js"
@@ -55,9 +57,6 @@ export class GrpcBindError extends Data.TaggedError("GrpcBindError")<{
     return `gRPC server cannot listen on ${this.address}: ${this.cause.message}`
   }
 }
-
-/** `host:port`, with an IPv6 host in brackets: how gRPC targets and the logs write an address. */
-export const hostPort = (host: string, port: number): string => `${host.includes(":") ? `[${host}]` : host}:${port}`
 
 const read = (path: string) =>
   Effect.try({
@@ -186,4 +185,51 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       yield* (yield* Lifecycle).started("grpc")
       return address
     })
+  )
+
+/** Also the HTTP port's certificate when HTTP_TLS_* is unset (one certificate for the service). */
+export const tlsConfig = tlsFiles(
+  { cert: "GRPC_TLS_CERT_FILE", key: "GRPC_TLS_KEY_FILE", ca: "GRPC_TLS_CLIENT_CA_FILE" },
+  true
+)
+
+const messageBytes = (name: string, defaultBytes: number) =>
+  intInRange(name, 1024, 64 * 1024 * 1024).pipe(Config.withDefault(defaultBytes))
+
+export const config = Config.all({
+  address: listenAddress("GRPC_SERVER_URL").pipe(Config.withDefault({ host: "", port: 5000 })),
+  maxReceiveMessageBytes: messageBytes("GRPC_MAX_RECEIVE_MESSAGE_BYTES", 1024 * 1024),
+  maxSendMessageBytes: messageBytes("GRPC_MAX_SEND_MESSAGE_BYTES", 4 * 1024 * 1024),
+  maxConcurrentStreams: intInRange("GRPC_MAX_CONCURRENT_STREAMS", 1, 1_000_000).pipe(Config.option),
+  reflection: Config.boolean("GRPC_REFLECTION").pipe(Config.withDefault(true)),
+  shutdownTimeout: duration("GRPC_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  tls: tlsConfig
+})
+
+/**
+ * By default a quarter of MAX_IN_FLIGHT (16 to 100; 16 with the adaptive limit, a quarter of where it starts), so
+ * four connections fill the admission limit and no one connection takes every slot. A client's calls beyond it
+ * wait in the client (HTTP/2 flow control), which costs the server nothing, instead of being refused one by one:
+ * under a burst the server spends its CPU on calls it can serve.
+ */
+const defaultMaxConcurrentStreams = (maxInFlight: number | "auto"): number =>
+  maxInFlight === "auto" ? 16 : Math.min(100, Math.max(16, Math.floor(maxInFlight / 4)))
+
+/** The server on its own settings, under the edge policy every door shares. */
+export const layerConfig = (edge: EdgeOptions) =>
+  Layer.unwrapEffect(
+    Effect.map(config, ({ address, maxConcurrentStreams, ...settings }) =>
+      GrpcServerLive({
+        ...settings,
+        host: address.host,
+        port: address.port,
+        maxConcurrentStreams: Option.getOrElse(maxConcurrentStreams, () =>
+          defaultMaxConcurrentStreams(edge.admission.maxInFlight)
+        ),
+        requestTimeout: edge.requestTimeout,
+        auth: edge.auth,
+        writeScope: edge.writeScope,
+        admission: edge.admission
+      })
+    )
   )

@@ -1,7 +1,7 @@
 import type { handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js"
 import { status as GrpcCode } from "@grpc/grpc-js"
 import { Effect, FiberId, Runtime, Stream } from "effect"
-import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
+import { Lifecycle, type Readiness } from "../../ports/Lifecycle.js"
 import {
   type HealthCheckRequest,
   type HealthCheckResponse,

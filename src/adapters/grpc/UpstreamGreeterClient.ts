@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs"
 import { HttpTraceContext } from "@effect/platform"
 import { credentials, status as GrpcCode, Metadata, type ServiceError } from "@grpc/grpc-js"
-import { Duration, Effect, Either, FiberRef, Layer, Option } from "effect"
+import { Config, Duration, Effect, Either, FiberRef, Layer, Option } from "effect"
 import { DeadlineExceeded, DependencyUnavailable, UserNotFound } from "../../domain/errors.js"
 import type { UserId } from "../../domain/User.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
 import { UpstreamGreeter } from "../../ports/UpstreamGreeter.js"
+import { dialAddress, duration, hostPort, tlsFiles } from "../config/Settings.js"
 import { makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
 import { GreeterClient, type SayHelloResponse } from "./generated/hello_world/hello_world.js"
 
@@ -110,3 +111,29 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
       return UpstreamGreeter.of({ sayHello })
     })
   )
+
+/** GREETER_UPSTREAM_URL: setting it is what selects this adapter (see the composition root). */
+export const address = dialAddress("GREETER_UPSTREAM_URL")
+
+export const config = Config.all({
+  timeout: duration("GREETER_UPSTREAM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+  tls: tlsFiles(
+    {
+      cert: "GREETER_UPSTREAM_TLS_CERT_FILE",
+      key: "GREETER_UPSTREAM_TLS_KEY_FILE",
+      ca: "GREETER_UPSTREAM_TLS_CA_FILE"
+    },
+    false
+  )
+})
+
+export const layerConfig = Layer.unwrapEffect(
+  Effect.map(Config.all([address, config]), ([upstream, settings]) =>
+    GrpcUpstreamGreeterLive({
+      ...settings,
+      address: hostPort(upstream.host, upstream.port),
+      breakerThreshold: 5,
+      breakerResetAfter: Duration.seconds(2)
+    })
+  )
+)

@@ -14,15 +14,17 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
+import { Cause, Config, Duration, Effect, Layer, Option, Runtime, Scope } from "effect"
 import type { AuditTrail } from "../../app/Audit.js"
 import type { Greeter } from "../../app/Greeter.js"
-import { Lifecycle, type Readiness } from "../../app/Lifecycle.js"
 import type { Users } from "../../app/Users.js"
+import { Lifecycle, type Readiness } from "../../ports/Lifecycle.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
+import { duration, intInRange, listenAddress, type TlsFiles, tlsFiles } from "../config/Settings.js"
 import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
 import { requestIdOr } from "../edge/RequestId.js"
+import { tlsConfig as grpcTlsConfig } from "../grpc/GrpcServer.js"
 import { rpcApp } from "../rpc/RpcServer.js"
 import {
   type BodyGateOptions,
@@ -559,3 +561,35 @@ const serve = (
     Layer.provideMerge(listen)
   )
 }
+
+export const config = Config.all({
+  address: listenAddress("HTTP_SERVER_URL").pipe(Config.withDefault({ host: "", port: 4000 })),
+  shutdownTimeout: duration("HTTP_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+  maxBodyBytes: intInRange("HTTP_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024).pipe(Config.withDefault(1024 * 1024)),
+  tls: tlsFiles({ cert: "HTTP_TLS_CERT_FILE", key: "HTTP_TLS_KEY_FILE", ca: "HTTP_TLS_CLIENT_CA_FILE" }, true),
+  // A plain port that answers only the probes, for a kubelet that should not need the HTTP port's certificates.
+  healthAddress: listenAddress("HEALTH_SERVER_URL").pipe(Config.option)
+})
+
+/** TLS for the HTTP port: its own files, else the gRPC port's (one certificate for the service), else none. */
+const httpTls = (own: TlsFiles, grpc: TlsFiles): HttpServerOptions["tls"] => {
+  const files = Option.isSome(own.certFile) ? own : grpc
+  if (Option.isNone(files.certFile) || Option.isNone(files.keyFile)) return undefined
+  return { certFile: files.certFile.value, keyFile: files.keyFile.value, caFile: Option.getOrUndefined(files.caFile) }
+}
+
+/** The server on its own settings, under the edge policy every door shares. */
+export const layerConfig = (edge: EdgeOptions) =>
+  Layer.unwrapEffect(
+    Effect.map(Config.all([config, grpcTlsConfig]), ([settings, grpcTls]) =>
+      HttpServerLive({
+        host: settings.address.host,
+        port: settings.address.port,
+        shutdownTimeout: settings.shutdownTimeout,
+        maxBodyBytes: settings.maxBodyBytes,
+        tls: httpTls(settings.tls, grpcTls),
+        health: Option.getOrUndefined(settings.healthAddress),
+        edge
+      })
+    )
+  )

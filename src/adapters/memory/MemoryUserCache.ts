@@ -1,9 +1,10 @@
-import { Duration, Effect, Layer, Metric, Option } from "effect"
+import { Config, Duration, Effect, Layer, Metric, Option } from "effect"
 import { LRUCache } from "lru-cache"
 import type { User, UserId } from "../../domain/User.js"
 import { HealthChecks } from "../../ports/HealthChecks.js"
 import { CacheLease, type CacheLookup, UserCache } from "../../ports/UserCache.js"
 import { cacheMetrics } from "../cache/CacheMetrics.js"
+import { duration, intInRange } from "../config/Settings.js"
 
 export interface MemoryUserCacheOptions {
   /** The least recently used entries are dropped beyond this many. */
@@ -81,3 +82,11 @@ const makeCache = (options: MemoryUserCacheOptions, metrics: ReturnType<typeof c
       }).pipe(Effect.withSpan("UserCache.invalidate"))
   })
 }
+
+export const config = Config.all({
+  maxEntries: intInRange("CACHE_MAX_ENTRIES", 1, 10_000_000).pipe(Config.withDefault(10_000)),
+  ttl: duration("CACHE_TTL").pipe(Config.withDefault(Duration.seconds(60))),
+  negativeTtl: duration("CACHE_NEGATIVE_TTL").pipe(Config.withDefault(Duration.zero))
+})
+
+export const layerConfig = Layer.unwrapEffect(Effect.map(config, MemoryUserCacheLive))

@@ -1,5 +1,19 @@
 import { writeSync } from "node:fs"
-import { Cause, Context, FiberRef, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Option, Tracer } from "effect"
+import {
+  Cause,
+  Config,
+  Context,
+  Effect,
+  FiberRef,
+  FiberRefs,
+  HashMap,
+  Layer,
+  List,
+  Logger,
+  LogLevel,
+  Option,
+  Tracer
+} from "effect"
 
 export type LogFormat = "json" | "pretty"
 export type LogLevelName = "trace" | "debug" | "info" | "warning" | "error" | "fatal" | "none"
@@ -145,3 +159,19 @@ export const LoggerLive = (options: { readonly level: LogLevelName; readonly for
     options.format === "pretty" ? Logger.pretty : Logger.replace(Logger.defaultLogger, jsonLoggerToStdout),
     Logger.minimumLogLevel(levels[options.level])
   )
+
+/** LOG_LEVEL and LOG_FORMAT: read on their own first, so a failure to start is logged with them when they are valid. */
+export const config = Config.all({
+  level: Config.literal(
+    "trace",
+    "debug",
+    "info",
+    "warning",
+    "error",
+    "fatal",
+    "none"
+  )("LOG_LEVEL").pipe(Config.withDefault("info" as const)),
+  format: Config.literal("json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("json" as const))
+})
+
+export const layerConfig = Layer.unwrapEffect(Effect.map(config, LoggerLive))

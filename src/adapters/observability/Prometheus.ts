@@ -1,7 +1,8 @@
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { Context, Effect, Layer } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
 import client from "prom-client"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
+import { VERSION } from "../config/Version.js"
 import { renderEffectMetrics } from "./EffectMetricsText.js"
 
 export interface PrometheusOptions {
@@ -149,3 +150,15 @@ export const PrometheusLive = (options: PrometheusOptions) => {
     )
   )
 }
+
+/** METRICS_ENABLED=false records nothing and makes /metrics a 404 (see the composition root). */
+export const enabled = Config.boolean("METRICS_ENABLED").pipe(Config.withDefault(true))
+
+export const config = Config.all({
+  defaultMetrics: Config.boolean("METRICS_ENABLE_DEFAULT_METRICS").pipe(Config.withDefault(false)),
+  commit: Config.string("BUILD_COMMIT").pipe(Config.withDefault("unknown"))
+})
+
+export const layerConfig = Layer.unwrapEffect(
+  Effect.map(config, (settings) => PrometheusLive({ ...settings, version: VERSION }))
+)

@@ -8,7 +8,9 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
-import { type Context, type Duration, Effect, type Exit, Layer, Metric, Option, Runtime, Tracer } from "effect"
+import { Config, type Context, Duration, Effect, type Exit, Layer, Metric, Option, Runtime, Tracer } from "effect"
+import { dialAddress, duration, hostPort, ratio } from "../config/Settings.js"
+import { VERSION } from "../config/Version.js"
 
 export interface TracingOptions {
   /** host:port of an OTLP/HTTP collector (as in the Go service); spans go to http://HOST:PORT/v1/traces. */
@@ -134,5 +136,33 @@ export const TracingOffLive: Layer.Layer<never> = Layer.unwrapEffect(
             new UnrecordedSpan(name, parent, context, links, startTime, kind)
         )
       : Layer.empty
+  )
+)
+
+export const config = Config.all({
+  enabled: Config.boolean("TRACING_ENABLED").pipe(Config.option),
+  collector: dialAddress("TRACING_COLLECTOR_URL").pipe(Config.option),
+  serviceName: Config.string("TRACING_SERVICE_NAME").pipe(Config.withDefault("effect-microservice")),
+  sampleRatio: ratio("TRACING_SAMPLE_RATIO").pipe(Config.withDefault(1)),
+  shutdownTimeout: duration("TRACING_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+  environment: Config.string("DEPLOYMENT_ENVIRONMENT").pipe(Config.withDefault("development"))
+})
+
+/** TRACING_ENABLED when set; by default, on when TRACING_COLLECTOR_URL is set. */
+export const enabled = Config.map(config, (settings) =>
+  Option.getOrElse(settings.enabled, () => Option.isSome(settings.collector))
+)
+
+/** Enabled without a collector URL: the Go service's default, localhost:4318. */
+export const layerConfig = Layer.unwrapEffect(
+  Effect.map(config, ({ collector, enabled: _, ...settings }) =>
+    TracingLive({
+      ...settings,
+      collector: Option.match(collector, {
+        onNone: () => "localhost:4318",
+        onSome: (address) => hostPort(address.host, address.port)
+      }),
+      serviceVersion: VERSION
+    })
   )
 )

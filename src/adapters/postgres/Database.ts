@@ -1,11 +1,11 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Duration, Effect, Either, Layer, Option, Redacted, Schedule, type Scope } from "effect"
-import type { AppConfig } from "../../app/Config.js"
-import { Lifecycle } from "../../app/Lifecycle.js"
 import { describeError } from "../../domain/describeError.js"
 import { HealthChecks } from "../../ports/HealthChecks.js"
+import { Lifecycle } from "../../ports/Lifecycle.js"
 import { discardPrestartedEmbeddedPostgres, startEmbeddedPostgres } from "../pglite/EmbeddedPostgres.js"
 import { EMBEDDED_MAX_CONNECTIONS } from "../pglite/EmbeddedPostgresWorker.js"
+import { type DatabaseSettings, config as databaseConfig } from "./DatabaseConfig.js"
 import { loadMigrations, runMigrations } from "./Migrations.js"
 import { PgDatabaseLive } from "./PgDatabase.js"
 import { sqlStateOf } from "./PgGuard.js"
@@ -39,7 +39,7 @@ const appliedSchemaVersion = (sql: SqlClient.SqlClient): Effect.Effect<number, S
 
 /** DATABASE_DSN, or an embedded Postgres started for the scope. */
 const databaseUrl = (
-  config: AppConfig["database"]
+  config: DatabaseSettings
 ): Effect.Effect<{ readonly url: Redacted.Redacted<string>; readonly embedded: boolean }, never, Scope.Scope> =>
   Option.match(config.dsn, {
     onSome: (url) =>
@@ -60,7 +60,7 @@ const databaseUrl = (
   })
 
 /** The SqlClient on DATABASE_DSN or the embedded Postgres. Does not connect when built. */
-export const DatabaseClientLive = (config: AppConfig["database"]) =>
+export const DatabaseClientLive = (config: DatabaseSettings) =>
   Layer.unwrapScoped(
     Effect.map(databaseUrl(config), ({ url, embedded }) =>
       PgDatabaseLive({
@@ -81,7 +81,7 @@ export const DatabaseClientLive = (config: AppConfig["database"]) =>
  * listening yet, and opens both ports once it is done (the startup probe's budget covers the wait).
  * DATABASE_CONNECT_FAIL_FAST=true makes the start fail instead.
  */
-export const DatabaseLive = (config: AppConfig["database"]) =>
+export const DatabaseLive = (config: DatabaseSettings) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
@@ -133,3 +133,8 @@ export const DatabaseLive = (config: AppConfig["database"]) =>
       yield* lifecycle.started("database")
     })
   ).pipe(Layer.provideMerge(DatabaseClientLive(config)))
+
+export const layerConfig = Layer.unwrapEffect(Effect.map(databaseConfig, DatabaseLive))
+
+/** The client alone, for the CLI commands (migrate, seed) that prepare the database themselves. */
+export const clientLayerConfig = Layer.unwrapEffect(Effect.map(databaseConfig, DatabaseClientLive))

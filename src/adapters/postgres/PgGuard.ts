@@ -4,6 +4,7 @@ import { DependencyUnavailable, FailedPrecondition, InvalidArgument, WriteOutcom
 import { HealthChecks } from "../../ports/HealthChecks.js"
 import type { WriteEnd } from "../../ports/UserRepository.js"
 import { type BreakerOpen, makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
+import { type DatabaseSettings, config as databaseConfig } from "./DatabaseConfig.js"
 
 /**
  * What a failed statement means, and so what the caller gets and whether the circuit breaker counts it:
@@ -303,3 +304,22 @@ export const PgGuardLive = (options: PgGuardOptions) =>
       })
     })
   )
+
+/**
+ * A statement's client-side bound covers waiting for a connection (at most the connect timeout) and the server's
+ * statement_timeout, plus a margin so the server's own timeout answers first.
+ */
+export const optionsOf = (database: DatabaseSettings): PgGuardOptions => ({
+  breakerThreshold: database.breakerThreshold,
+  breakerResetAfter: database.breakerReset,
+  readRetries: database.readRetries,
+  // DATABASE_STATEMENT_TIMEOUT=0 turns the server's limit off: then the caller's budget is the only bound.
+  statementTimeout: Duration.isZero(database.statementTimeout)
+    ? Duration.infinity
+    : Duration.sum(Duration.sum(database.connectTimeout, database.statementTimeout), Duration.millis(250)),
+  maxPending: database.poolMaxOpen + database.poolMaxWaiting
+})
+
+export const layerConfig = Layer.unwrapEffect(
+  Effect.map(databaseConfig, (database) => PgGuardLive(optionsOf(database)))
+)

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto"
 import { SqlClient, SqlError } from "@effect/sql"
-import { Duration, Effect, Layer, Option, Schema } from "effect"
+import { Config, Duration, Effect, Layer, Option, Schema } from "effect"
 import { EmailTaken, InvalidArgument } from "../../domain/errors.js"
 import type { IdempotencyKey } from "../../domain/Idempotency.js"
 import { User, type UserId } from "../../domain/User.js"
 import { UserRepository, type WriteEnd, type WriteOptions } from "../../ports/UserRepository.js"
+import { duration } from "../config/Settings.js"
 import { PgGuard, toDomainError, toWriteError } from "./PgGuard.js"
 import { timedQuery } from "./PgMetrics.js"
 
@@ -230,3 +231,9 @@ const fingerprintOf = (operation: string, request: unknown): string =>
   createHash("sha256")
     .update(`${operation}\u0000${JSON.stringify(request)}`)
     .digest("base64url")
+
+export const config = Config.all({
+  idempotencyKeyTtl: duration("IDEMPOTENCY_KEY_TTL").pipe(Config.withDefault(Duration.hours(24)))
+})
+
+export const layerConfig = Layer.unwrapEffect(Effect.map(config, PgUserRepositoryLive))

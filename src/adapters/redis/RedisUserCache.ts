@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Metric, Option, Redacted, Runtime, Schedule, Schema } from "effect"
+import { Config, Duration, Effect, Layer, Metric, Option, Redacted, Runtime, Schedule, Schema } from "effect"
 import { Redis } from "ioredis"
 import { LRUCache } from "lru-cache"
 import { DependencyUnavailable } from "../../domain/errors.js"
@@ -6,6 +6,7 @@ import { User, type UserId } from "../../domain/User.js"
 import { HealthChecks } from "../../ports/HealthChecks.js"
 import { CacheLease, type CacheLookup, UserCache } from "../../ports/UserCache.js"
 import { cacheMetrics } from "../cache/CacheMetrics.js"
+import { dialAddress, duration, intInRange, ratio } from "../config/Settings.js"
 import { BreakerOpen, makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
 
 export interface RedisUserCacheOptions {
@@ -321,3 +322,36 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
       })
     })
   )
+
+/** REDIS_ADDR: setting it is what selects this cache (see the composition root). */
+export const address = dialAddress("REDIS_ADDR")
+
+export const config = Config.all({
+  password: Config.redacted("REDIS_PASSWORD").pipe(Config.option),
+  db: intInRange("REDIS_DB", 0, 1_000_000).pipe(Config.withDefault(0)),
+  connectTimeout: duration("REDIS_DIAL_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+  socketTimeout: duration("REDIS_READ_TIMEOUT").pipe(Config.withDefault(Duration.seconds(3))),
+  commandTimeout: duration("REDIS_COMMAND_TIMEOUT").pipe(Config.withDefault(Duration.millis(50))),
+  ttl: duration("REDIS_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(60))),
+  ttlJitter: ratio("REDIS_CACHE_TTL_JITTER").pipe(Config.withDefault(0.1)),
+  negativeTtl: duration("REDIS_NEGATIVE_TTL").pipe(Config.withDefault(Duration.zero)),
+  keyPrefix: Config.string("REDIS_KEY_PREFIX").pipe(Config.withDefault("")),
+  breakerThreshold: intInRange("REDIS_BREAKER_THRESHOLD", 1, 1000).pipe(Config.withDefault(5)),
+  breakerResetAfter: duration("REDIS_BREAKER_RESET").pipe(Config.withDefault(Duration.seconds(2)))
+})
+
+/**
+ * The Go service's pool settings, which have no equivalent here: ioredis sends every command over one pipelined
+ * connection. Validated, so a Go deployment's values still start the service, and named in a warning when set.
+ */
+export const compatibilityOnly = {
+  REDIS_WRITE_TIMEOUT: duration("REDIS_WRITE_TIMEOUT").pipe(Config.option),
+  REDIS_POOL_SIZE: intInRange("REDIS_POOL_SIZE", 0, 100_000).pipe(Config.option),
+  REDIS_MIN_IDLE_CONNECTIONS: intInRange("REDIS_MIN_IDLE_CONNECTIONS", 0, 100_000).pipe(Config.option)
+}
+
+export const layerConfig = Layer.unwrapEffect(
+  Effect.map(Config.all([address, config]), ([{ host, port }, settings]) =>
+    RedisUserCacheLive({ host, port, ...settings })
+  )
+)

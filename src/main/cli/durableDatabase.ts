@@ -1,13 +1,13 @@
 import { Effect, Option } from "effect"
-import type { AppConfig } from "../../app/Config.js"
-import { InvalidConfiguration } from "../Main.js"
+import type { DatabaseSettings } from "../../adapters/postgres/DatabaseConfig.js"
+import { InvalidConfiguration } from "../Config.js"
 
 /**
  * db:migrate and db:seed work on a database that outlives them: without DATABASE_DSN or DATABASE_EMBEDDED_DIR it
  * would be an in-memory one, gone when the command ends, which would report success and change nothing. Refuses
  * then, naming what to set.
  */
-export const requireDurableDatabase = (database: AppConfig["database"], verb: "migrate" | "seed") =>
+export const requireDurableDatabase = (database: DatabaseSettings, verb: "migrate" | "seed") =>
   Option.isNone(database.dsn) && Option.isNone(database.embeddedDir)
     ? Effect.fail(
         new InvalidConfiguration({

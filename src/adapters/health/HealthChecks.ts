@@ -1,6 +1,6 @@
 import { Cause, Duration, Effect, Exit, Layer } from "effect"
-import { describeError } from "../domain/describeError.js"
-import { type HealthCheck, HealthChecks, type HealthResult } from "../ports/HealthChecks.js"
+import { describeError } from "../../domain/describeError.js"
+import { type HealthCheck, HealthChecks, type HealthResult } from "../../ports/HealthChecks.js"
 
 /** The registry of health checks: adding a Layer that registers one adds it to readiness. */
 export const HealthChecksLive = Layer.sync(HealthChecks, () => {

@@ -1,27 +1,22 @@
 import {
   Clock,
-  Context,
+  Config,
   Deferred,
   Duration,
   Effect,
   FiberId,
   Layer,
+  Option,
   Runtime,
   Schedule,
   type Scope,
   Stream,
   SubscriptionRef
 } from "effect"
-import { HealthChecks, type HealthResult } from "../ports/HealthChecks.js"
-
-export type Phase = "starting" | "running" | "shutting-down"
-
-export interface Readiness {
-  /** ready: every check passes; degraded: only non-critical checks fail (still serving); unready: not serving. */
-  readonly status: "ready" | "degraded" | "unready"
-  readonly details: Readonly<Record<string, string>>
-  readonly phase: Phase
-}
+import { HealthChecks, type HealthResult } from "../../ports/HealthChecks.js"
+import { Lifecycle, type Phase, type Readiness } from "../../ports/Lifecycle.js"
+import { untilCutShort } from "../../ports/Shutdown.js"
+import { duration, parsed } from "../config/Settings.js"
 
 export interface LifecycleOptions {
   /** What must start before the service is ready (e.g. database, grpc, http). */
@@ -32,32 +27,6 @@ export interface LifecycleOptions {
   /** When set, exactly these checks are critical; otherwise each check's own setting (database yes, cache no). */
   readonly critical: ReadonlyArray<string> | undefined
 }
-
-/**
- * The one health model behind /livez, /readyz, /startupz and grpc.health.v1: where the service is in its life
- * (starting, running, shutting down) and what its dependencies' checks say.
- */
-export class Lifecycle extends Context.Tag("effect-microservice/Lifecycle")<
-  Lifecycle,
-  {
-    /** Marks one startup step done; the service runs once every step is. */
-    readonly started: (step: string) => Effect.Effect<void>
-    /** Steps still pending (empty once running). */
-    readonly pendingSteps: Effect.Effect<ReadonlyArray<string>>
-    readonly phase: Effect.Effect<Phase>
-    /** Unready from now on: the first thing a shutdown does. */
-    readonly beginShutdown: Effect.Effect<void>
-    readonly readiness: Effect.Effect<Readiness>
-    /** Readiness now and at every change (re-evaluated on every phase change and every cache period). */
-    readonly readinessChanges: Stream.Stream<Readiness>
-    /**
-     * Readiness without waiting, for probes answered in the turn they arrive: the phase is read now; while running,
-     * the last check results (refreshed in the background once older than the cache period). Undefined until the
-     * checks have run once: then `readiness` answers.
-     */
-    readonly readinessNow: () => Readiness | undefined
-  }
->() {}
 
 /**
  * `run` at most once per `ttl` (counted from when a run ends), shared by every caller: a caller during a run waits
@@ -190,3 +159,48 @@ export const LifecycleLive = (options: LifecycleOptions) =>
       })
     })
   )
+
+export const config = Config.all({
+  checkTimeout: duration("HEALTH_CHECK_TIMEOUT").pipe(Config.withDefault(Duration.seconds(1))),
+  cacheTtl: duration("HEALTH_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(1))),
+  critical: parsed(
+    "HEALTH_CRITICAL",
+    (text) => {
+      const names = text.split(",").map((name) => name.trim())
+      return names.every((name) => /^[a-z][a-z0-9_-]*$/.test(name)) ? Option.some(names) : Option.none()
+    },
+    "a comma-separated list of check names such as database,cache"
+  ).pipe(Config.option),
+  shutdownDelay: duration("SHUTDOWN_DELAY").pipe(Config.withDefault(Duration.zero))
+})
+
+export const layerConfig = (startupSteps: ReadonlyArray<string>) =>
+  Layer.unwrapEffect(
+    Effect.map(config, (settings) =>
+      LifecycleLive({ ...settings, startupSteps, critical: Option.getOrUndefined(settings.critical) })
+    )
+  )
+
+/**
+ * Built after the doors, so its finalizer runs before theirs at shutdown: readiness turns unready at once, and the
+ * service keeps serving for SHUTDOWN_DELAY (for load balancers to notice) before the gRPC server starts draining.
+ */
+export const ShutdownGateLive = Layer.unwrapEffect(
+  Effect.map(config, ({ shutdownDelay }) =>
+    Layer.scopedDiscard(
+      Effect.flatMap(Lifecycle, (lifecycle) =>
+        Effect.addFinalizer(() =>
+          lifecycle.beginShutdown.pipe(
+            Effect.zipRight(
+              Effect.logInfo("Not ready: draining").pipe(
+                Effect.annotateLogs({ delay_ms: Duration.toMillis(shutdownDelay) })
+              )
+            ),
+            // A second signal cuts the delay short too.
+            Effect.zipRight(untilCutShort(Effect.sleep(shutdownDelay)))
+          )
+        )
+      )
+    )
+  )
+)

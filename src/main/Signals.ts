@@ -1,19 +1,5 @@
-import { Context, Deferred, Effect, Runtime } from "effect"
+import { Deferred, Effect, Runtime } from "effect"
 import { flushLogs } from "../adapters/observability/Logger.js"
-
-/**
- * Completes when a second stop signal asks to cut the shutdown short; never by default (tests, tools). Whatever
- * waits during the stop for something that may take long (the gRPC drain, SHUTDOWN_DELAY) races it.
- */
-export class DrainCutShort extends Context.Reference<DrainCutShort>()("effect-microservice/DrainCutShort", {
-  defaultValue: (): { readonly await: Effect.Effect<void> } => ({ await: Effect.never })
-}) {}
-
-/** `effect`, ended early (with undefined) by a second stop signal. Usable in a finalizer (it is made interruptible). */
-export const untilCutShort = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A | undefined, E, R> =>
-  Effect.flatMap(DrainCutShort, (cut) =>
-    Effect.raceFirst(Effect.interruptible(effect), Effect.interruptible(Effect.as(cut.await, undefined)))
-  )
 
 /** The exit code of a stop that a second signal cut short (as a shell reports a stop by Ctrl-C). */
 export const CUT_SHORT_EXIT_CODE = 130
