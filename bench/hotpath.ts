@@ -8,8 +8,8 @@
 import { createServer } from "node:http"
 import { parseArgs } from "node:util"
 import { Metadata, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js"
-import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
-import { makeAdmission } from "../src/adapters/grpc/Admission.js"
+import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime, Option } from "effect"
+import { makeEdgePipeline } from "../src/adapters/edge/Pipeline.js"
 import { unaryHandler } from "../src/adapters/grpc/Unary.js"
 import { TracingLive, TracingOffLive } from "../src/adapters/observability/Tracing.js"
 import { Greeter } from "../src/app/Greeter.js"
@@ -111,10 +111,17 @@ const measure = async (tracing: "off" | number) => {
   const users = await managed.runPromise(Users)
   const results: Array<number> = []
   for (const [, step] of steps) {
-    const handler = unaryHandler(runtime, "/hello_world.Greeter/SayHello", step(greeter, users), {
-      requestTimeoutMs: 5000,
-      admission: makeAdmission({ maxInFlight: 1_000_000, ratePerSecond: 0, burst: 1 })
-    })
+    const pipeline = makeEdgePipeline(
+      "grpc",
+      {
+        requestTimeout: Duration.seconds(5),
+        admission: { maxInFlight: 1_000_000, ratePerSecond: 0, burst: 1 },
+        auth: Option.none(),
+        writeScope: "users:write"
+      },
+      runtime
+    )
+    const handler = unaryHandler(pipeline, "SayHello", "/hello_world.Greeter/SayHello", step(greeter, users))
     const metadata = new Metadata()
     const call = {
       request: { userId: 1n },

@@ -48,13 +48,25 @@ export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("De
 }
 
 /**
+ * A dependency's own error, kept for the server's log line. It never crosses a wire: encoding an error (for /rpc,
+ * or any other schema-based transport) drops it, so no door can send a driver's message, a host name or a query.
+ */
+const ServerSideCause = Schema.optional(
+  Schema.transform(Schema.Undefined, Schema.Unknown, {
+    strict: true,
+    decode: () => undefined,
+    encode: () => undefined
+  })
+)
+
+/**
  * A dependency (database, cache, upstream) failed or could not be reached. The cause stays on the
  * server: it is logged, never sent to clients.
  */
 export class DependencyUnavailable extends Schema.TaggedError<DependencyUnavailable>()("DependencyUnavailable", {
   dependency: Schema.String,
   operation: Schema.String,
-  cause: Schema.optional(Schema.Unknown)
+  cause: ServerSideCause
 }) {
   override get message(): string {
     return `${this.dependency} unavailable (${this.operation})`
@@ -68,7 +80,7 @@ export class DependencyUnavailable extends Schema.TaggedError<DependencyUnavaila
  */
 export class WriteOutcomeUnknown extends Schema.TaggedError<WriteOutcomeUnknown>()("WriteOutcomeUnknown", {
   operation: Schema.String,
-  cause: Schema.optional(Schema.Unknown)
+  cause: ServerSideCause
 }) {
   override get message(): string {
     return `the outcome of ${this.operation} is unknown: it may have been applied; retry only with an idempotency key`

@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Server, ServerCredentials, status } from "@grpc/grpc-js"
-import { Context, Deferred, Effect, Fiber, Layer } from "effect"
-import { makeAdmission } from "../../src/adapters/grpc/Admission.js"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, Option } from "effect"
+import { makeEdgePipeline } from "../../src/adapters/edge/Pipeline.js"
 import {
   GreeterService,
   type SayHelloRequest,
@@ -32,13 +32,19 @@ const TestServerLive = Layer.scoped(
     const server = new Server()
     server.addService(GreeterService, {
       sayHello: unaryHandler(
-        runtime,
+        makeEdgePipeline(
+          "grpc",
+          {
+            requestTimeout: Duration.seconds(5),
+            admission: { maxInFlight: 100, ratePerSecond: 0, burst: 1 },
+            auth: Option.none(),
+            writeScope: "users:write"
+          },
+          runtime
+        ),
+        "SayHello",
         GreeterService.sayHello.path,
-        (request: SayHelloRequest) => handler.current(request),
-        {
-          requestTimeoutMs: 5000,
-          admission: makeAdmission({ maxInFlight: 100, ratePerSecond: 0, burst: 1 })
-        }
+        (request: SayHelloRequest) => handler.current(request)
       )
     })
     const port = yield* Effect.acquireRelease(

@@ -2,9 +2,9 @@
 // belong to `npm run bench:overload`; the bounds here are generous so a busy machine passes.
 import { assert, describe, layer } from "@effect/vitest"
 import { credentials, Server, ServerCredentials, status } from "@grpc/grpc-js"
-import { Context, Effect, Fiber, Layer } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option } from "effect"
 import { afterAll } from "vitest"
-import { makeAdmission } from "../../src/adapters/grpc/Admission.js"
+import { makeEdgePipeline } from "../../src/adapters/edge/Pipeline.js"
 import { HealthClient } from "../../src/adapters/grpc/generated/grpc/health/v1/health.js"
 import {
   GreeterService,
@@ -202,10 +202,21 @@ const EdgeServerLive = Layer.scoped(
     const handler: { current: Handle } = { current: () => Effect.succeed(reply) }
     const server = new Server()
     server.addService(GreeterService, {
-      sayHello: unaryHandler(runtime, METHOD, (request: SayHelloRequest) => handler.current(request), {
-        requestTimeoutMs: 5000,
-        admission: makeAdmission({ maxInFlight: 100, ratePerSecond: 0, burst: 1 })
-      })
+      sayHello: unaryHandler(
+        makeEdgePipeline(
+          "grpc",
+          {
+            requestTimeout: Duration.seconds(5),
+            admission: { maxInFlight: 100, ratePerSecond: 0, burst: 1 },
+            auth: Option.none(),
+            writeScope: "users:write"
+          },
+          runtime
+        ),
+        "SayHello",
+        METHOD,
+        (request: SayHelloRequest) => handler.current(request)
+      )
     })
     const port = yield* Effect.acquireRelease(
       Effect.async<number, Error>((resume) =>

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
 import { duration, intInRange, parsed } from "../config/Settings.js"
 import type { AuthOptions } from "../grpc/Auth.js"
-import type { EdgeOptions } from "./EdgeGuard.js"
+import type { EdgeOptions } from "./Pipeline.js"
 
 // The policy settings every door applies (gRPC, REST, /rpc): one declaration, read once by the composition root.
 
@@ -70,7 +70,7 @@ const authOptions = (auth: AuthSettings): Either.Either<Option.Option<AuthOption
   })
 }
 
-/** REQUEST_TIMEOUT, admission (MAX_IN_FLIGHT, RATE_LIMIT_*) and authentication (AUTH_*), as EdgeGuard takes them. */
+/** REQUEST_TIMEOUT, admission (MAX_IN_FLIGHT, RATE_LIMIT_*) and authentication (AUTH_*), as the edge pipeline takes them. */
 export const EdgeConfig: Config.Config<EdgeOptions> = Config.all({
   requestTimeout: duration("REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
   admission: Config.all({

@@ -4,9 +4,7 @@ import { Config, Context, Data, Duration, Effect, Fiber, FiberId, Layer, Option,
 import { Lifecycle } from "../../ports/Lifecycle.js"
 import { DrainCutShort } from "../../ports/Shutdown.js"
 import { duration, hostPort, intInRange, listenAddress, tlsFiles } from "../config/Settings.js"
-import type { EdgeOptions } from "../edge/EdgeGuard.js"
-import { type AdmissionOptions, makeAdmission } from "./Admission.js"
-import { type AuthOptions, makeAuthenticator } from "./Auth.js"
+import { type EdgeOptions, makeEdgePipeline } from "../edge/Pipeline.js"
 import { HealthService } from "./generated/grpc/health/v1/health.js"
 import { GreeterService } from "./generated/hello_world/hello_world.js"
 import { UserServiceService } from "./generated/users/v1/users.js"
@@ -18,7 +16,8 @@ import { tolerant } from "./Tolerant.js"
 /** The services whose health grpc.health.v1 reports (besides "", the whole server). */
 const SERVED = [GreeterService.sayHello.path, UserServiceService.getUser.path].map((path) => path.split("/")[1] ?? "")
 
-export interface GrpcServerOptions {
+/** The server's own settings, and the edge policy's (REQUEST_TIMEOUT, admission, auth), which every door shares. */
+export interface GrpcServerOptions extends EdgeOptions {
   /** Empty host: every interface (IPv6 and IPv4 where the host has both). Port 0: a free port. */
   readonly host: string
   readonly port: number
@@ -29,12 +28,6 @@ export interface GrpcServerOptions {
   readonly reflection: boolean
   /** How long in-flight calls may take to finish at shutdown before they are cut. */
   readonly shutdownTimeout: Duration.Duration
-  /** The server's cap on any call (REQUEST_TIMEOUT); the client's deadline, when shorter, wins. */
-  readonly requestTimeout: Duration.Duration
-  readonly admission: AdmissionOptions
-  /** JWT bearer authentication for every call (health and reflection stay public), or none. */
-  readonly auth: Option.Option<AuthOptions>
-  readonly writeScope: string
   /** TLS when a certificate is set; mTLS when a client CA is set too (then only clients it signed get in). */
   readonly tls: {
     readonly certFile: Option.Option<string>
@@ -143,14 +136,9 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
         "grpc.enable_channelz": 0,
         "grpc.max_concurrent_streams": options.maxConcurrentStreams
       })
-      const policy = {
-        requestTimeoutMs: Duration.toMillis(options.requestTimeout),
-        admission: makeAdmission(options.admission),
-        auth: Option.map(options.auth, makeAuthenticator).pipe(Option.getOrUndefined),
-        writeScope: options.writeScope
-      }
-      server.addService(tolerant(GreeterService), yield* makeGreeterHandlers(runtime, policy))
-      server.addService(tolerant(UserServiceService), yield* makeUserServiceHandlers(runtime, policy))
+      const pipeline = makeEdgePipeline("grpc", options, runtime)
+      server.addService(tolerant(GreeterService), yield* makeGreeterHandlers(pipeline))
+      server.addService(tolerant(UserServiceService), yield* makeUserServiceHandlers(pipeline))
       server.addService(HealthService, yield* makeHealthService(SERVED))
       if (options.reflection) addReflection(server)
 

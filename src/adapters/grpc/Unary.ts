@@ -1,14 +1,12 @@
 import { Headers, HttpTraceContext } from "@effect/platform"
 import { status as GrpcCode, type handleUnaryCall, Metadata } from "@grpc/grpc-js"
-import { Context, Effect, Exit, FiberId, FiberRef, FiberRefs, HashMap, LogLevel, Option, Runtime, Tracer } from "effect"
-import { describeError } from "../../domain/describeError.js"
+import { Context, Effect, Exit, FiberId, FiberRef, FiberRefs, HashMap, Option, Runtime, Tracer } from "effect"
 import { type AppError, DeadlineExceeded, InvalidArgument } from "../../domain/errors.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
-import { RequestMetrics } from "../../ports/RequestMetrics.js"
-import { goCodeName, grpcCodeName, type Outcome, outcomeOfCause } from "../edge/ErrorStatus.js"
+import { goCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
+import type { Operation } from "../edge/Operations.js"
+import type { EdgePipeline } from "../edge/Pipeline.js"
 import { requestIdOr } from "../edge/RequestId.js"
-import type { Admission, AdmissionReport } from "./Admission.js"
-import { type Authenticator, asCaller } from "./Auth.js"
 import { MalformedRequest } from "./Tolerant.js"
 
 /** The caller's span, from `traceparent` (and `tracestate`) metadata, if it sent one. */
@@ -20,44 +18,16 @@ const traceParentOf = (metadata: Metadata): Tracer.ExternalSpan | undefined => {
   return Option.getOrUndefined(HttpTraceContext.fromHeaders(headers))
 }
 
-/** The use case, after the bearer token (when auth is on) is verified; `onSubject` receives the token's subject. */
-const authenticated = <A>(
-  policy: UnaryPolicy,
-  metadata: Metadata,
-  effect: Effect.Effect<A, AppError>,
-  onSubject: (subject: string) => void
-) => {
-  if (policy.auth === undefined) return effect
+/** The `authorization` metadata: its first value, if any. */
+const authorizationOf = (metadata: Metadata): string | undefined => {
   const [authorization] = metadata.get("authorization")
-  return Effect.flatMap(
-    policy.auth(typeof authorization === "string" ? authorization : undefined, policy.requiredScope),
-    (principal) => {
-      onSubject(principal.subject)
-      return asCaller(principal, effect)
-    }
-  )
+  return typeof authorization === "string" ? authorization : undefined
 }
 
 /** Milliseconds left until the call's deadline, or undefined when the client set none. */
 const remainingMs = (deadline: Date | number): number | undefined => {
   const at = deadline instanceof Date ? deadline.getTime() : deadline
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined
-}
-
-/**
- * Turns a use case into a grpc-js unary handler. The call runs on the service's runtime inside a server span;
- * the client's deadline becomes an Effect timeout; a cancelled call (client gone, or deadline passed) interrupts
- * the fiber, which cancels whatever it awaits, SQL queries included. One log line per call.
- */
-export interface UnaryPolicy {
-  /** The server's own cap on a call (REQUEST_TIMEOUT); the budget is the smaller of it and the client's deadline. */
-  readonly requestTimeoutMs: number
-  readonly admission: Admission
-  /** When set, every call needs a valid bearer token; `requiredScope`, when set, must be among its scopes. */
-  readonly auth?: Authenticator | undefined
-  readonly requiredScope?: string | undefined
-  /** The scope writes require (set on the write handlers' policy as `requiredScope`). */
-  readonly writeScope?: string | undefined
 }
 
 /** The caller, for rate limits and logs: the client certificate's subject CN with mTLS, else the peer's address. */
@@ -90,6 +60,11 @@ const goneCode = (deadline: Date | number): GrpcCode => {
 }
 
 /**
+ * Turns a use case into a grpc-js unary handler that runs the edge pipeline (edge/Pipeline.ts) for `operation`.
+ * The call runs on the service's runtime inside a server span; the client's deadline becomes the call's budget; a
+ * cancelled call (client gone, or deadline passed) interrupts the fiber, which cancels whatever it awaits, SQL
+ * queries included. One log line per call.
+ *
  * The hot path: this runs for every call, so it does the per-call work once and outside the fiber where it can.
  * - One fiber per call, started at once, with its request data (server span as parent, log annotations, deadline)
  *   set when it is forked: one FiberRefs update instead of a `locally` per value.
@@ -99,42 +74,15 @@ const goneCode = (deadline: Date | number): GrpcCode => {
  * - The completion line is built only when its level is enabled.
  */
 export const unaryHandler = <Req, Res>(
-  runtime: Runtime.Runtime<never>,
+  pipeline: EdgePipeline,
+  operation: Operation,
   path: string,
-  handle: (request: Req, metadata: Metadata) => Effect.Effect<Res, AppError>,
-  policy: UnaryPolicy
+  handle: (request: Req, metadata: Metadata) => Effect.Effect<Res, AppError>
 ): handleUnaryCall<Req, Res> => {
-  const metrics = Context.getOrElse(runtime.context, RequestMetrics, () =>
-    Context.get(RequestMetrics.noop, RequestMetrics)
-  )
+  const { runtime, metrics, clock, tracer, enabled } = pipeline
   const [service = "", method = ""] = path.slice(1).split("/")
   const spanName = path.slice(1)
-  // What the runtime was built with, read once.
-  const { annotations, clock, minimumLevel, tracer } = Runtime.runSync(
-    runtime,
-    Effect.all({
-      annotations: FiberRef.get(FiberRef.currentLogAnnotations),
-      clock: Effect.clock,
-      minimumLevel: FiberRef.get(FiberRef.currentMinimumLogLevel),
-      tracer: Effect.tracer
-    })
-  )
-  const methodAnnotations = HashMap.set(annotations, "method", path)
-  const infoEnabled = LogLevel.greaterThanEqual(LogLevel.Info, minimumLevel)
-  const warningEnabled = LogLevel.greaterThanEqual(LogLevel.Warning, minimumLevel)
-  const errorEnabled = LogLevel.greaterThanEqual(LogLevel.Error, minimumLevel)
-  const debugEnabled = LogLevel.greaterThanEqual(LogLevel.Debug, minimumLevel)
-  // The limit is read at each scrape (admission_limit{door="grpc"}); every method shares the one admission.
-  metrics.admissionLimit?.("grpc", policy.admission.limit)
-
-  /** The admission's summary (shed calls, limit changes): one line at most every 10 s instead of one per call. */
-  const logReport = (report: AdmissionReport) => {
-    const fields = { door: "grpc", shed: report.shed, limit: report.limit, previous_limit: report.previousLimit }
-    if (report.shed > 0 && warningEnabled)
-      Runtime.runFork(runtime, Effect.annotateLogs(Effect.logWarning("calls shed: over the admission limit"), fields))
-    else if (report.limit !== report.previousLimit && debugEnabled)
-      Runtime.runFork(runtime, Effect.annotateLogs(Effect.logDebug("admission limit changed"), fields))
-  }
+  const methodAnnotations = HashMap.set(pipeline.annotations, "method", path)
 
   /**
    * A refused call: answered at once, before any request id, span, fiber or log line, and counted with the code
@@ -151,43 +99,12 @@ export const unaryHandler = <Req, Res>(
       recorded("ResourceExhausted")
       callback({ code: GrpcCode.RESOURCE_EXHAUSTED, details: reason })
     }
-    const report = policy.admission.report()
-    if (report !== undefined) logReport(report)
-  }
-
-  /** The line for a call that did not succeed, or undefined when its level is off. */
-  const failureLog = (exit: Exit.Failure<unknown, AppError>, outcome: Outcome, fields: Record<string, unknown>) => {
-    const code = grpcCodeName(outcome.status.grpc)
-    switch (outcome._tag) {
-      case "Defect":
-        return errorEnabled
-          ? Effect.logError("gRPC request failed", exit.cause).pipe(Effect.annotateLogs({ code, ...fields }))
-          : undefined
-      case "Interrupted":
-        return infoEnabled
-          ? Effect.logInfo("gRPC request failed").pipe(Effect.annotateLogs({ code, ...fields }))
-          : undefined
-      case "Failure": {
-        const grpc = outcome.status.grpc
-        const serverSide = grpc === GrpcCode.UNAVAILABLE || grpc === GrpcCode.DEADLINE_EXCEEDED
-        if (!(serverSide ? warningEnabled : infoEnabled)) return undefined
-        const level = serverSide ? Effect.logWarning : Effect.logInfo
-        // The error and its causes in one line (a dependency's own message included, credentials stripped), never
-        // stack traces: an outage fails many calls, and rendering a stack per call would cost more than the call.
-        return level("gRPC request failed").pipe(
-          Effect.annotateLogs({
-            code,
-            ...fields,
-            error: serverSide ? describeError(outcome.error) : outcome.status.message
-          })
-        )
-      }
-    }
+    pipeline.reportAdmission()
   }
 
   return (call, callback) => {
     // Admission first: a refused call costs as little as possible (see `refuse`).
-    const admitted = policy.admission.enter(() => callerOf(call))
+    const admitted = pipeline.admission.enter(() => callerOf(call))
     if (!admitted.ok) return refuse(call, callback, admitted.reason)
     const started = performance.now()
     const startedAt = Date.now()
@@ -197,9 +114,8 @@ export const unaryHandler = <Req, Res>(
     let timer: ReturnType<typeof setTimeout> | undefined
     const requestId = requestIdOr(call.metadata.get("x-request-id")[0])
     const clientRemaining = remainingMs(call.getDeadline())
-    const budget = Math.min(
-      policy.requestTimeoutMs,
-      clientRemaining === undefined ? Number.POSITIVE_INFINITY : Math.max(0, clientRemaining - DEADLINE_MARGIN_MS)
+    const budget = pipeline.budgetMs(
+      clientRemaining === undefined ? undefined : Math.max(0, clientRemaining - DEADLINE_MARGIN_MS)
     )
     const budgetEnd = startedAt + budget
     const caller = callerOf(call)
@@ -224,9 +140,14 @@ export const unaryHandler = <Req, Res>(
     const handled: Effect.Effect<Res, AppError> =
       request instanceof MalformedRequest
         ? Effect.fail(new InvalidArgument({ field: "request", reason: "malformed request message" }))
-        : authenticated(policy, call.metadata, handle(call.request, call.metadata), (verified) => {
-            subject = verified
-          })
+        : pipeline.authorize(
+            operation,
+            authorizationOf(call.metadata),
+            handle(call.request, call.metadata),
+            (verified) => {
+              subject = verified
+            }
+          )
     const fields = () => ({
       duration_ms: Math.round((performance.now() - started) * 100) / 100,
       ...(subject === undefined ? {} : { subject })
@@ -285,19 +206,18 @@ export const unaryHandler = <Req, Res>(
             ? `deadline exceeded after ${Math.min(budget, Math.round(performance.now() - started))} ms`
             : outcome.status.message
         if (!gone) callback({ code, details })
-        const log = failureLog(exit, outcome, fields())
+        const log = pipeline.failureLine("gRPC", exit, outcome, fields())
         if (log !== undefined) logAfter(log)
       }
       span.attribute("rpc.grpc.status_code", code)
       span.end(clock.unsafeCurrentTimeNanos(), exit)
-      const report = policy.admission.report()
-      if (report !== undefined) logReport(report)
+      pipeline.reportAdmission()
     }
 
     // The completion line of a call that succeeded is written by its fiber, when that level is on. It is the
     // fiber's last step, so its fields are added to the fiber's annotations for good (no `annotateLogs`, which
     // would also restore them).
-    const program = infoEnabled
+    const program = enabled.info
       ? Effect.tap(handled, () =>
           Effect.zipRight(
             FiberRef.update(FiberRef.currentLogAnnotations, (current) =>

@@ -21,8 +21,8 @@ import type { Users } from "../../app/Users.js"
 import { Lifecycle, type Readiness } from "../../ports/Lifecycle.js"
 import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
 import { duration, intInRange, listenAddress, type TlsFiles, tlsFiles } from "../config/Settings.js"
-import { type EdgeOptions, makeEdgeGuard } from "../edge/EdgeGuard.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
+import { type EdgeOptions, makeEdgePipeline } from "../edge/Pipeline.js"
 import { requestIdOr } from "../edge/RequestId.js"
 import { tlsConfig as grpcTlsConfig } from "../grpc/GrpcServer.js"
 import { rpcApp } from "../rpc/RpcServer.js"
@@ -36,7 +36,7 @@ import {
   readBody,
   refuse
 } from "./BodyGate.js"
-import { methodNotAllowed, noRoute, openApiDocument, restApp, toProblem } from "./RestApi.js"
+import { methodNotAllowed, noRoute, openApiDocument, restApp, restOperationOf, toProblem } from "./RestApi.js"
 
 export interface HttpServerOptions {
   /** Empty host: every interface. Port 0: a free port (read it from HttpServer.HttpServer's address). */
@@ -107,10 +107,12 @@ const router = (options: HttpServerOptions) =>
     Effect.serviceOption(MetricsEndpoint),
     RequestMetrics,
     Effect.context<UseCases>(),
-    Effect.scope
+    Effect.scope,
+    Effect.runtime<never>()
   ]).pipe(
-    Effect.flatMap(([lifecycle, endpoint, metrics, useCases, scope]) => {
-      const guard = makeEdgeGuard(options.edge)
+    Effect.flatMap(([lifecycle, endpoint, metrics, useCases, scope, runtime]) => {
+      // REST and RPC share one pipeline (one in-flight count); gRPC has its own, with the same settings.
+      const pipeline = makeEdgePipeline("http", options.edge, runtime)
       // The peer's address reaches the RPC middleware in a header whose name no client can guess (so none can
       // choose its own rate-limit bucket).
       const peerHeader = `x-edge-peer-${randomUUID()}`
@@ -129,34 +131,32 @@ const router = (options: HttpServerOptions) =>
         Effect.all([
           lazily(restApp),
           lazily(
-            rpcApp(
-              guard,
-              {
-                peer: peerHeader,
-                authorization: authHeader,
-                call: callHeader,
-                httpCall: (key) => (key === undefined ? undefined : calls.get(key))
-              },
-              metrics
-            )
+            rpcApp(pipeline, {
+              peer: peerHeader,
+              authorization: authHeader,
+              call: callHeader,
+              httpCall: (key) => (key === undefined ? undefined : calls.get(key))
+            })
           )
         ]),
         ([rest, rpc]) => {
           const restApi = Effect.flatten(rest)
-          // REST calls through the same guard; its refusals are the API's JSON problems.
+          // REST calls through the same pipeline; its refusals are the API's JSON problems.
           const guardedRest = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-            guard(
-              {
-                caller: Option.getOrElse(request.remoteAddress, () => "unknown"),
-                authorization: request.headers.authorization,
-                write: request.method !== "GET" && request.method !== "HEAD",
-                onSubject: (subject) => {
-                  const call = calls.get(request.headers[callHeader] ?? "")
-                  if (call !== undefined) call.subject = subject
-                }
-              },
-              restApi
-            ).pipe(Effect.catchAll((refused) => Effect.succeed(json(statusOfError(refused).http, toProblem(refused)))))
+            pipeline
+              .guard(
+                {
+                  operation: restOperationOf(request.method, request.url),
+                  caller: Option.getOrElse(request.remoteAddress, () => "unknown"),
+                  authorization: request.headers.authorization,
+                  onSubject: (subject) => {
+                    const call = calls.get(request.headers[callHeader] ?? "")
+                    if (call !== undefined) call.subject = subject
+                  }
+                },
+                restApi
+              )
+              .pipe(Effect.catchAll((refused) => Effect.succeed(json(statusOfError(refused).http, toProblem(refused)))))
           )
           const rpcWithPeer = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
             Effect.provideService(

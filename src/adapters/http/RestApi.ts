@@ -17,6 +17,7 @@ import type { User } from "../../domain/User.js"
 import { VERSION } from "../config/Version.js"
 import { bounded, invalidArgumentOf } from "../edge/DecodeFailure.js"
 import { statusOfError } from "../edge/ErrorStatus.js"
+import { isOperation, OPERATIONS, type Operation } from "../edge/Operations.js"
 import { pathOf } from "./BodyGate.js"
 
 // REST/JSON for callers that speak neither gRPC nor Effect. Errors are JSON {"_tag": ..., "message": ...} with the
@@ -78,40 +79,47 @@ const strict = { parseOptions: { onExcessProperty: "error" } } as const
 const WriteHeaders = Schema.Struct({ "idempotency-key": Schema.optional(Schema.String) })
 
 /**
- * What the OpenAPI document says of each operation beyond its schemas: a summary, who may call it (with
- * authentication on; docs/security.md), and the statuses it can answer (the group declares every problem the
- * handlers can map to; each operation lists only its own, plus what the edge adds: 413 and 415 from the body gate,
- * 500 for a defect).
+ * What the OpenAPI document says of each operation beyond its schemas: a summary, who may call it with
+ * authentication on (docs/security.md; a write also needs the write scope, from the policy table), and the statuses
+ * it can answer (the group declares every problem the handlers can map to; each operation lists only its own, plus
+ * what the edge adds: 413 and 415 from the body gate, 500 for a defect).
  */
-const OPERATIONS: Record<
+const DESCRIBED: Record<
   string,
   { readonly summary: string; readonly access: string; readonly statuses: ReadonlyArray<string> }
 > = {
-  "users.getUser": {
+  getUser: {
     summary: "Get a user",
     access: "the user's own token (subject = id), or scope users:read",
     statuses: ["200", "400", "401", "403", "404", "429", "500", "503", "504"]
   },
-  "users.listUsers": {
+  listUsers: {
     summary: "List users, a page at a time",
     access: "scope users:read",
     statuses: ["200", "400", "401", "403", "429", "500", "503", "504"]
   },
-  "users.createUser": {
+  createUser: {
     summary: "Create a user",
-    access: "the write scope (AUTH_WRITE_SCOPE, users:write by default)",
+    access: "",
     statuses: ["201", "400", "401", "403", "409", "413", "415", "429", "500", "502", "503", "504"]
   },
-  "users.updateUser": {
+  updateUser: {
     summary: "Change a user's name or email",
-    access: "the write scope, and the user's own token or scope users:admin",
+    access: "the user's own token or scope users:admin",
     statuses: ["200", "400", "401", "403", "404", "409", "413", "415", "429", "500", "502", "503", "504"]
   },
-  "users.deleteUser": {
+  deleteUser: {
     summary: "Delete a user",
-    access: "the write scope, and the user's own token or scope users:admin",
+    access: "the user's own token or scope users:admin",
     statuses: ["204", "400", "401", "403", "404", "429", "500", "502", "503", "504"]
   }
+}
+
+/** An endpoint's row in the policy table: its name, capitalised (getUser: GetUser). */
+const operationOf = (endpoint: string): Operation => {
+  const operation = `${endpoint.charAt(0).toUpperCase()}${endpoint.slice(1)}`
+  if (!isOperation(operation)) throw new Error(`REST endpoint ${endpoint} has no row in adapters/edge/Operations.ts`)
+  return operation
 }
 
 const problemSchema = {
@@ -135,10 +143,17 @@ const describe = (spec: Record<string, unknown>): Record<string, unknown> => {
     if (!isRecord(item)) continue
     for (const operation of Object.values(item)) {
       if (!isRecord(operation) || typeof operation.operationId !== "string") continue
-      const described = OPERATIONS[operation.operationId]
+      const endpoint = operation.operationId.replace(/^users\./, "")
+      const described = DESCRIBED[endpoint]
       if (described === undefined) continue
       operation.summary = described.summary
-      operation.description = `With authentication on: ${described.access}.`
+      const access = [
+        ...(OPERATIONS[operationOf(endpoint)].writes
+          ? ["the write scope (AUTH_WRITE_SCOPE, users:write by default)"]
+          : []),
+        ...(described.access === "" ? [] : [described.access])
+      ]
+      operation.description = `With authentication on: ${access.join(", and ")}.`
       operation.security = [{ bearer: [] }]
       const responses = isRecord(operation.responses) ? operation.responses : {}
       for (const status of Object.keys(responses)) if (!described.statuses.includes(status)) delete responses[status]
@@ -271,13 +286,20 @@ export const noRoute = (path: string) => ({ _tag: "NotFound", message: `no route
 export const methodNotAllowed = (method: string, path: string) =>
   ({ _tag: "MethodNotAllowed", message: `${method} is not allowed on ${bounded(path)}` }) as const
 
-/** Each route's path pattern and methods, from the API's own declaration (for 405's Allow). */
+/** Each route's path pattern, method and operation, from the API's own declaration. */
 const ROUTES = Object.values(UsersRestApi.groups)
   .flatMap((group) => Object.values(group.endpoints))
   .map((endpoint) => ({
     method: endpoint.method,
-    pattern: new RegExp(`^${endpoint.path.replace(/:[A-Za-z_]+/g, "[^/]+")}$`)
+    pattern: new RegExp(`^${endpoint.path.replace(/:[A-Za-z_]+/g, "[^/]+")}$`),
+    operation: operationOf(endpoint.name)
   }))
+
+/** The operation a REST request names, for the edge pipeline; undefined when no route serves it (404 or 405). */
+export const restOperationOf = (method: string, url: string): Operation | undefined => {
+  const path = pathOf(url)
+  return ROUTES.find((route) => route.method === method && route.pattern.test(path))?.operation
+}
 
 const problemResponse = (status: number, body: { readonly _tag: string; readonly message: string }, allow?: string) =>
   HttpServerResponse.unsafeJson(body, { status, headers: allow === undefined ? {} : { allow } })

@@ -1,13 +1,14 @@
-import { Config, Duration, Effect, Layer, Metric, Option, Redacted, Runtime, Schedule, Schema } from "effect"
+import { Config, Duration, Effect, Layer, Metric, Option, Redacted, Runtime, Schedule } from "effect"
 import { Redis } from "ioredis"
 import { LRUCache } from "lru-cache"
 import { DependencyUnavailable } from "../../domain/errors.js"
-import { User, type UserId } from "../../domain/User.js"
+import type { User, UserId } from "../../domain/User.js"
 import { HealthChecks } from "../../ports/HealthChecks.js"
 import { CacheLease, type CacheLookup, UserCache } from "../../ports/UserCache.js"
 import { cacheMetrics } from "../cache/CacheMetrics.js"
 import { dialAddress, duration, intInRange, ratio } from "../config/Settings.js"
 import { BreakerOpen, makeCircuitBreaker } from "../resilience/CircuitBreaker.js"
+import { decodeCachedUser, encodeCachedUser } from "./GoUserFormat.js"
 
 export interface RedisUserCacheOptions {
   readonly host: string
@@ -30,22 +31,16 @@ export interface RedisUserCacheOptions {
   readonly breakerResetAfter: Duration.Duration
 }
 
-// Our format is {"id":"1",...} (a string: ids are 64-bit). The Go service wrote {"id":1,...}: read both.
-const CachedUser = Schema.parseJson(
-  Schema.Struct({
-    id: Schema.Union(Schema.BigInt, Schema.BigIntFromNumber),
-    name: Schema.String,
-    email: Schema.String
-  }).pipe(Schema.compose(User))
-)
-const decodeUser = Schema.decodeOption(CachedUser)
 // Values read again and again (a hot user) are decoded once: the last decoded value of each id is kept with the
 // text it came from, and an identical text reuses it. Bounded: the least recently used entries go first.
 const DECODED_MAX = 10_000
-const ABSENT = '{"absent":true}'
+// A known-absent id is marked under its own key (user:<id>:absent), never under user:<id>, where the Go service
+// would read the marker as a user.
+const ABSENT = "1"
 
 // Lease check and write in one step: store each entry only if the id's generation is what it was at the miss.
-// KEYS: value1, gen1, value2, gen2, ...  ARGV: expectedGen1, value1, ttlMs1, expectedGen2, ...
+// KEYS: target1, gen1, target2, gen2, ... (the target: the value key, or the absent key)
+// ARGV: expectedGen1, value1, ttlMs1, expectedGen2, ...
 const FILL_SCRIPT = `
 for i = 1, #KEYS / 2 do
   local gen = redis.call('GET', KEYS[2 * i]) or ''
@@ -55,11 +50,12 @@ for i = 1, #KEYS / 2 do
 end
 return 1`
 
-// Voids every lease taken before: bump the generation, then drop the value. KEYS: value, gen. ARGV: gen TTL ms.
+// Voids every lease taken before: bump the generation, then drop the value and the absent mark.
+// KEYS: value, gen, absent. ARGV: gen TTL ms.
 const INVALIDATE_SCRIPT = `
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[3])
 return 1`
 
 // A generation must outlive any lease taken before it changed: leases live for one request (seconds).
@@ -183,6 +179,7 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
 
       const valueKey = (id: UserId) => `${options.keyPrefix}user:${id}`
       const genKey = (id: UserId) => `${options.keyPrefix}user:${id}:gen`
+      const absentKey = (id: UserId) => `${options.keyPrefix}user:${id}:absent`
       const ttlMs = () => {
         const base = Duration.toMillis(options.ttl)
         return Math.round(base * (1 - options.ttlJitter + Math.random() * 2 * options.ttlJitter))
@@ -194,7 +191,7 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
       const decodeOnce = (id: UserId, text: string): Option.Option<User> => {
         const known = decoded.get(id)
         if (known !== undefined && known.text === text) return known.user
-        const user = decodeUser(text)
+        const user = decodeCachedUser(text)
         decoded.set(id, { text, user })
         return user
       }
@@ -204,7 +201,8 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
       const pending = new Map<UserId, number>()
       const sendInvalidations = (ids: ReadonlyArray<UserId>) => () => {
         const batch = redis.pipeline()
-        for (const id of ids) batch.eval(INVALIDATE_SCRIPT, 2, valueKey(id), genKey(id), GENERATION_TTL_MS)
+        for (const id of ids)
+          batch.eval(INVALIDATE_SCRIPT, 3, valueKey(id), genKey(id), absentKey(id), GENERATION_TTL_MS)
         return batch.exec().then((results) => {
           const failed = results?.find(([error]) => error !== null)
           if (failed?.[0]) throw failed[0]
@@ -263,17 +261,18 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
       return UserCache.of({
         getMany: (ids) =>
           Effect.gen(function* () {
-            const keys = ids.flatMap((id) => [valueKey(id), genKey(id)])
+            const keys = ids.flatMap((id) => [valueKey(id), genKey(id), absentKey(id)])
             const values = yield* call("getMany", () => redis.mget(keys), false)
             const found = new Map<UserId, CacheLookup>()
             const corrupt: Array<string> = []
             for (const [i, id] of ids.entries()) {
               if (pending.has(id)) continue // unknown until its invalidation lands: a miss with no fill
-              const value = values[2 * i] ?? null
-              const lease = CacheLease(values[2 * i + 1] ?? "")
-              const user = value === null || value === ABSENT ? Option.none() : decodeOnce(id, value)
-              if (value === null) found.set(id, { _tag: "Miss", lease })
-              else if (value === ABSENT) found.set(id, { _tag: "Absent" })
+              const value = values[3 * i] ?? null
+              const lease = CacheLease(values[3 * i + 1] ?? "")
+              // A value wins over an absent mark: the Go service fills user:<id> without knowing of the mark.
+              const user = value === null ? Option.none() : decodeOnce(id, value)
+              if (value === null)
+                found.set(id, values[3 * i + 2] === ABSENT ? { _tag: "Absent" } : { _tag: "Miss", lease })
               else if (Option.isSome(user)) found.set(id, { _tag: "Hit", user: user.value })
               else {
                 corrupt.push(valueKey(id))
@@ -297,15 +296,14 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
           const negativeMs = Duration.toMillis(options.negativeTtl)
           const stored = entries.filter((entry) => Option.isSome(entry.user) || negativeMs > 0)
           if (stored.length === 0) return Effect.void
-          const keys = stored.flatMap((entry) => [valueKey(entry.id), genKey(entry.id)])
+          const keys = stored.flatMap((entry) => [
+            Option.isSome(entry.user) ? valueKey(entry.id) : absentKey(entry.id),
+            genKey(entry.id)
+          ])
           const args = stored.flatMap((entry) =>
             Option.match(entry.user, {
               onNone: () => [entry.lease, ABSENT, negativeMs],
-              onSome: (user) => [
-                entry.lease,
-                JSON.stringify({ id: String(user.id), name: user.name, email: user.email }),
-                ttlMs()
-              ]
+              onSome: (user) => [entry.lease, encodeCachedUser(user), ttlMs()]
             })
           )
           return call("fill", () => redis.eval(FILL_SCRIPT, keys.length, ...keys, ...args)).pipe(

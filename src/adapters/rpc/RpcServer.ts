@@ -1,53 +1,35 @@
-import { RpcSerialization, RpcServer } from "@effect/rpc"
-import { Effect, Exit, Layer } from "effect"
+import { type Rpc, type RpcGroup, RpcSerialization, RpcServer } from "@effect/rpc"
+import { Effect, Layer } from "effect"
 import { AuditTrail } from "../../app/Audit.js"
 import { Greeter } from "../../app/Greeter.js"
 import { Users } from "../../app/Users.js"
-import { describeError } from "../../domain/describeError.js"
-import { type AppError, DependencyUnavailable, WriteOutcomeUnknown } from "../../domain/errors.js"
 import type { User } from "../../domain/User.js"
-import type { RequestMetrics } from "../../ports/RequestMetrics.js"
-import type { EdgeGuard } from "../edge/EdgeGuard.js"
-import { grpcCodeName, outcomeOfCause } from "../edge/ErrorStatus.js"
+import { isOperation, type Operation } from "../edge/Operations.js"
+import type { EdgePipeline } from "../edge/Pipeline.js"
 import { AuditRpcs } from "./AuditRpc.js"
-import { RPC_WRITES, UsersRpcEdge, UsersRpcs } from "./UsersRpc.js"
+import { UsersRpcEdge, UsersRpcs } from "./UsersRpc.js"
 
 const wire = (user: User) => ({ id: user.id, name: user.name, email: user.email })
 
-// What a dependency failure says to clients: which dependency and operation, never the cause (that stays in logs).
-const clientSafe = (error: AppError): AppError =>
-  error._tag === "DependencyUnavailable"
-    ? new DependencyUnavailable({ dependency: error.dependency, operation: error.operation })
-    : error._tag === "WriteOutcomeUnknown"
-      ? new WriteOutcomeUnknown({ operation: error.operation })
-      : error
-
+// The handlers return the use cases' errors as they are (causes included): the edge pipeline logs them and strips
+// the causes before they reach a client (edge/Pipeline.ts, `clientSafe`).
 const HandlersLive = UsersRpcs.toLayer(
   Effect.gen(function* () {
     const users = yield* Users
     const greeter = yield* Greeter
     return {
       SayHello: ({ user_id }) =>
-        greeter.sayHello(user_id).pipe(
-          Effect.map(({ message, user }) => ({ message, user: wire(user) })),
-          Effect.mapError(clientSafe)
-        ),
-      GetUser: ({ id }) => users.get(id).pipe(Effect.map(wire), Effect.mapError(clientSafe)),
+        greeter.sayHello(user_id).pipe(Effect.map(({ message, user }) => ({ message, user: wire(user) }))),
+      GetUser: ({ id }) => users.get(id).pipe(Effect.map(wire)),
       ListUsers: ({ page_size, page_token }) =>
-        users.list({ pageSize: page_size, pageToken: page_token }).pipe(
-          Effect.map((page) => ({ users: page.users.map(wire), next_page_token: page.nextPageToken })),
-          Effect.mapError(clientSafe)
-        ),
+        users
+          .list({ pageSize: page_size, pageToken: page_token })
+          .pipe(Effect.map((page) => ({ users: page.users.map(wire), next_page_token: page.nextPageToken }))),
       CreateUser: ({ idempotency_key, ...payload }) =>
-        users
-          .create({ ...payload, idempotencyKey: idempotency_key })
-          .pipe(Effect.map(wire), Effect.mapError(clientSafe)),
+        users.create({ ...payload, idempotencyKey: idempotency_key }).pipe(Effect.map(wire)),
       UpdateUser: ({ idempotency_key, ...payload }) =>
-        users
-          .update({ ...payload, idempotencyKey: idempotency_key })
-          .pipe(Effect.map(wire), Effect.mapError(clientSafe)),
-      DeleteUser: ({ id, idempotency_key }) =>
-        users.delete({ id, idempotencyKey: idempotency_key }).pipe(Effect.mapError(clientSafe))
+        users.update({ ...payload, idempotencyKey: idempotency_key }).pipe(Effect.map(wire)),
+      DeleteUser: ({ id, idempotency_key }) => users.delete({ id, idempotencyKey: idempotency_key })
     }
   })
 )
@@ -60,13 +42,16 @@ const AuditHandlersLive = AuditRpcs.toLayer(
     const trail = yield* AuditTrail
     return {
       ListAuditEntries: ({ user_id, limit }) =>
-        trail.forUser(user_id, limit).pipe(
-          Effect.map((entries) => entries.map((e) => ({ user_id: e.userId, action: e.action, at: e.at }))),
-          Effect.mapError(clientSafe)
-        )
+        trail
+          .forUser(user_id, limit)
+          .pipe(Effect.map((entries) => entries.map((e) => ({ user_id: e.userId, action: e.action, at: e.at }))))
     }
   })
 )
+
+// Every RPC has a row in the policy table: an RPC without one does not compile.
+type WithoutRow = Exclude<Rpc.Tag<RpcGroup.Rpcs<typeof ServiceRpcs>>, Operation>
+const everyRpcHasARow: [WithoutRow] extends [never] ? true : WithoutRow = true
 
 /**
  * The names of the headers the HTTP server sets from the transport (names no client can guess, so no message can
@@ -83,47 +68,24 @@ export interface TransportHeaders {
 }
 
 /**
- * Each call through the edge guard (admission, authentication with the write scope for writes, REQUEST_TIMEOUT),
- * recorded in the gRPC request metrics under `/UsersRpc/<name>` with the status code gRPC would answer.
- * `transport` names the headers the HTTP server sets from the transport (names clients cannot guess).
+ * Each call through the edge pipeline, as the operation its tag names, recorded in the gRPC request metrics and
+ * logged under `/UsersRpc/<name>`. `transport` names the headers the HTTP server sets from the transport.
  */
-const EdgeLive = (guard: EdgeGuard, transport: TransportHeaders, metrics: RequestMetrics["Type"]) =>
+const EdgeLive = (pipeline: EdgePipeline, transport: TransportHeaders) =>
   Layer.succeed(UsersRpcEdge, ({ rpc, headers, next }) => {
-    const started = performance.now()
-    let subject: string | undefined
-    const recorded = metrics.rpcStarted(`/UsersRpc/${rpc._tag}`)
     const http = transport.httpCall(headers[transport.call])
-    return guard(
+    return pipeline.guard(
       {
+        operation: everyRpcHasARow && isOperation(rpc._tag) ? rpc._tag : undefined,
         caller: headers[transport.peer] ?? "unknown",
         // Never the message's own headers: identity comes from the transport.
         authorization: headers[transport.authorization] || undefined,
-        write: RPC_WRITES.has(rpc._tag),
         onSubject: (verified) => {
-          subject = verified
           if (http !== undefined) http.subject = verified
-        }
+        },
+        recorded: { method: `/UsersRpc/${rpc._tag}`, requestId: http?.requestId }
       },
       next
-    ).pipe(
-      Effect.onExit((exit) => {
-        const outcome = Exit.isSuccess(exit) ? undefined : outcomeOfCause(exit.cause)
-        const code = outcome === undefined ? "OK" : grpcCodeName(outcome.status.grpc)
-        recorded(code)
-        // One line per call, as on gRPC (never the payload: it may hold personal data). A failure names its real
-        // cause (a dependency's error included), never a stack.
-        return Effect.logInfo(code === "OK" ? "RPC request completed" : "RPC request failed").pipe(
-          Effect.annotateLogs({
-            code,
-            method: `/UsersRpc/${rpc._tag}`,
-            duration_ms: Math.round((performance.now() - started) * 100) / 100,
-            ...(http === undefined ? {} : { request_id: http.requestId }),
-            caller: headers[transport.peer] ?? "unknown",
-            ...(outcome?._tag === "Failure" ? { error: describeError(outcome.error) } : {}),
-            ...(subject === undefined ? {} : { subject })
-          })
-        )
-      })
     )
   })
 
@@ -131,9 +93,9 @@ const EdgeLive = (guard: EdgeGuard, transport: TransportHeaders, metrics: Reques
  * The RPC server as an HttpApp for POST /rpc. Each call runs in a server span continuing the client's trace (the
  * client sends its span with every request).
  */
-export const rpcApp = (guard: EdgeGuard, transport: TransportHeaders, metrics: RequestMetrics["Type"]) =>
+export const rpcApp = (pipeline: EdgePipeline, transport: TransportHeaders) =>
   RpcServer.toHttpApp(ServiceRpcs, { spanPrefix: "UsersRpc" }).pipe(
     Effect.provide(
-      Layer.mergeAll(HandlersLive, AuditHandlersLive, EdgeLive(guard, transport, metrics), RpcSerialization.layerNdjson)
+      Layer.mergeAll(HandlersLive, AuditHandlersLive, EdgeLive(pipeline, transport), RpcSerialization.layerNdjson)
     )
   )

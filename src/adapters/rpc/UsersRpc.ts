@@ -53,9 +53,6 @@ export class UsersRpcEdge extends RpcMiddleware.Tag<UsersRpcEdge>()("UsersRpcEdg
 /** A write's idempotency key (docs/resilience.md): checked by the use case, which names the field when it is bad. */
 const IdempotencyKeyField = Schema.optional(Schema.String)
 
-/** The calls that write, and so need the write scope when authentication is on. */
-export const RPC_WRITES: ReadonlySet<string> = new Set(["CreateUser", "UpdateUser", "DeleteUser"])
-
 /**
  * The Greeter and user use cases over @effect/rpc (HTTP, POST /rpc, NDJSON): for TypeScript callers that use Effect
  * and want typed errors end to end. The same use cases as gRPC and REST; nothing in the domain changes for it.
