@@ -27,7 +27,6 @@ import { readSettings } from "./Settings.js"
 
 /** Go variables with no equivalent here: validated, and named in a warning at start when set (see Service.ts). */
 const compatibilityOnly: Record<string, Config.Config<Option.Option<unknown>>> = {
-  ...DatabaseConfig.compatibilityOnly,
   ...RedisUserCache.compatibilityOnly
 }
 export const CompatibilityOnly = Config.all(compatibilityOnly)

@@ -32,7 +32,7 @@ const warnCompatibilityOnly = Effect.flatMap(CompatibilityOnly, (values) => {
     .map(([name]) => name)
   return set.length === 0
     ? Effect.void
-    : Effect.logWarning("Variables kept for compatibility with the Go service have no effect here").pipe(
+    : Effect.logInfo("Go settings with no equivalent here are accepted and have no effect").pipe(
         Effect.annotateLogs({ variables: set, see: "docs/configuration.md" })
       )
 })

@@ -37,6 +37,20 @@ describe("configuration", () => {
     })
   )
 
+  it.effect("maps the Go service's pool and log settings to their nearest equivalents", () =>
+    Effect.gen(function* () {
+      const config = yield* load({
+        LOG_LEVEL: "warn",
+        DATABASE_POOL_MAX_IDLE: "10",
+        REDIS_ADDR: "localhost:6379",
+        REDIS_WRITE_TIMEOUT: "3s"
+      })
+      assert.strictEqual(config.log.level, "warn")
+      assert.strictEqual(config.database.poolMaxIdle, 10)
+      assert.strictEqual(Duration.toMillis(config.redis.settings.writeTimeout), 3000)
+    })
+  )
+
   it.effect("names every invalid variable at once and never echoes a secret", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -35,13 +35,19 @@ export interface ServiceProcess {
 }
 
 /**
- * Runs the service as `npm start` does, in an empty working directory (no stray .env) with only the given
- * environment. The process is killed when the test forgets to stop it (see `stopAll`).
+ * Runs the service as `npm start` does, in an empty working directory (no stray .env, unless `dotenv` gives one)
+ * with only the given environment. The process is killed when the test forgets to stop it (see `stopAll`).
  */
-export const startService = (env: Record<string, string>, script: string = MAIN): ServiceProcess => {
+export const startService = (
+  env: Record<string, string>,
+  script: string = MAIN,
+  dotenv: string | undefined = undefined
+): ServiceProcess => {
   const args = script === MAIN ? [MAIN] : ["--import", TSX, script, env.ARGS ?? ""]
+  const cwd = mkdtempSync(join(tmpdir(), "service-"))
+  if (dotenv !== undefined) writeFileSync(join(cwd, ".env"), dotenv)
   const child = spawn(process.execPath, args, {
-    cwd: mkdtempSync(join(tmpdir(), "service-")),
+    cwd,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })

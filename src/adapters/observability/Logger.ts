@@ -16,12 +16,14 @@ import {
 } from "effect"
 
 export type LogFormat = "json" | "pretty"
-export type LogLevelName = "trace" | "debug" | "info" | "warning" | "error" | "fatal" | "none"
+export type LogLevelName = "trace" | "debug" | "info" | "warn" | "warning" | "error" | "fatal" | "none"
 
 const levels: Record<LogLevelName, LogLevel.LogLevel> = {
   trace: LogLevel.Trace,
   debug: LogLevel.Debug,
   info: LogLevel.Info,
+  // zap's, pino's and logrus's spelling, as well as Effect's.
+  warn: LogLevel.Warning,
   warning: LogLevel.Warning,
   error: LogLevel.Error,
   fatal: LogLevel.Fatal,
@@ -166,6 +168,7 @@ export const config = Config.all({
     "trace",
     "debug",
     "info",
+    "warn",
     "warning",
     "error",
     "fatal",

@@ -66,6 +66,7 @@ export const DatabaseClientLive = (config: DatabaseSettings) =>
       PgDatabaseLive({
         url,
         maxConnections: embedded ? Math.min(config.poolMaxOpen, EMBEDDED_MAX_CONNECTIONS) : config.poolMaxOpen,
+        minConnections: config.poolMaxIdle,
         idleTimeout: config.idleTimeout,
         connectTimeout: config.connectTimeout,
         connectionTTL: config.poolMaxLifetime,

@@ -11,6 +11,8 @@ export const config = Config.all({
   migrate: Config.boolean("DATABASE_MIGRATE").pipe(Config.option),
   embeddedDir: Config.string("DATABASE_EMBEDDED_DIR").pipe(Config.option),
   poolMaxOpen: intInRange("DATABASE_POOL_MAX_OPEN", 1, 1000).pipe(Config.withDefault(10)),
+  /** Go's SetMaxIdleConns, as node-postgres' nearest: connections kept open when idle (the pool's `min`). */
+  poolMaxIdle: intInRange("DATABASE_POOL_MAX_IDLE", 0, 1000).pipe(Config.withDefault(0)),
   poolMaxLifetime: duration("DATABASE_POOL_MAX_LIFETIME").pipe(Config.withDefault(Duration.hours(1))),
   idleTimeout: duration("DATABASE_POOL_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   connectTimeout: duration("DATABASE_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(1))),
@@ -21,11 +23,3 @@ export const config = Config.all({
   readRetries: intInRange("DATABASE_READ_RETRIES", 0, 10).pipe(Config.withDefault(2))
 })
 export type DatabaseSettings = Config.Config.Success<typeof config>
-
-/**
- * Go's SetMaxIdleConns has no node-postgres equivalent (idle connections close after DATABASE_POOL_IDLE_TIMEOUT).
- * Validated, so a Go deployment's value still starts the service, and named in a warning when set.
- */
-export const compatibilityOnly = {
-  DATABASE_POOL_MAX_IDLE: intInRange("DATABASE_POOL_MAX_IDLE", 0, 1000).pipe(Config.option)
-}

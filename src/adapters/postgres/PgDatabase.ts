@@ -6,6 +6,8 @@ import { trackPool } from "./PgMetrics.js"
 export interface PgDatabaseOptions {
   readonly url: Redacted.Redacted<string>
   readonly maxConnections: number
+  /** Connections kept open when idle; the rest close after `idleTimeout`. */
+  readonly minConnections?: number | undefined
   readonly idleTimeout: Duration.Duration
   readonly connectTimeout: Duration.Duration
   readonly connectionTTL: Duration.Duration
@@ -31,6 +33,7 @@ export const PgDatabaseLive = (options: PgDatabaseOptions) =>
         const pool = new Pg.Pool({
           connectionString: withStatementTimeout(Redacted.value(options.url), options.statementTimeout),
           max: options.maxConnections,
+          min: Math.min(options.minConnections ?? 0, options.maxConnections),
           idleTimeoutMillis: Duration.toMillis(options.idleTimeout),
           connectionTimeoutMillis: Duration.toMillis(options.connectTimeout),
           maxLifetimeSeconds: Duration.toSeconds(options.connectionTTL),

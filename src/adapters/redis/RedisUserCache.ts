@@ -19,6 +19,11 @@ export interface RedisUserCacheOptions {
   readonly connectTimeout: Duration.Duration
   /** A connection that answers nothing for this long after a command is dropped and reopened (REDIS_READ_TIMEOUT). */
   readonly socketTimeout: Duration.Duration
+  /**
+   * Go's REDIS_WRITE_TIMEOUT: Node sockets have no write deadline, so a connection stuck writing shows as one that
+   * does not answer; it is added to `socketTimeout`, the bound a command's write and reply then share, as in Go.
+   */
+  readonly writeTimeout?: Duration.Duration | undefined
   /** The budget of each cache call (REDIS_COMMAND_TIMEOUT): past it the read goes to the database. */
   readonly commandTimeout: Duration.Duration
   readonly ttl: Duration.Duration
@@ -86,7 +91,8 @@ export const RedisUserCacheLive = (options: RedisUserCacheOptions) =>
               db: options.db,
               ...(Option.isSome(options.password) ? { password: Redacted.value(options.password.value) } : {}),
               connectTimeout: Duration.toMillis(options.connectTimeout),
-              socketTimeout: Duration.toMillis(options.socketTimeout),
+              socketTimeout:
+                Duration.toMillis(options.socketTimeout) + Duration.toMillis(options.writeTimeout ?? Duration.zero),
               commandTimeout: budgetMs,
               enableOfflineQueue: false,
               maxRetriesPerRequest: 0,
@@ -329,6 +335,7 @@ export const config = Config.all({
   db: intInRange("REDIS_DB", 0, 1_000_000).pipe(Config.withDefault(0)),
   connectTimeout: duration("REDIS_DIAL_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
   socketTimeout: duration("REDIS_READ_TIMEOUT").pipe(Config.withDefault(Duration.seconds(3))),
+  writeTimeout: duration("REDIS_WRITE_TIMEOUT").pipe(Config.withDefault(Duration.zero)),
   commandTimeout: duration("REDIS_COMMAND_TIMEOUT").pipe(Config.withDefault(Duration.millis(50))),
   ttl: duration("REDIS_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(60))),
   ttlJitter: ratio("REDIS_CACHE_TTL_JITTER").pipe(Config.withDefault(0.1)),
@@ -340,10 +347,9 @@ export const config = Config.all({
 
 /**
  * The Go service's pool settings, which have no equivalent here: ioredis sends every command over one pipelined
- * connection. Validated, so a Go deployment's values still start the service, and named in a warning when set.
+ * connection. Validated, so a Go deployment's values still start the service, and named in a line at start.
  */
 export const compatibilityOnly = {
-  REDIS_WRITE_TIMEOUT: duration("REDIS_WRITE_TIMEOUT").pipe(Config.option),
   REDIS_POOL_SIZE: intInRange("REDIS_POOL_SIZE", 0, 100_000).pipe(Config.option),
   REDIS_MIN_IDLE_CONNECTIONS: intInRange("REDIS_MIN_IDLE_CONNECTIONS", 0, 100_000).pipe(Config.option)
 }
