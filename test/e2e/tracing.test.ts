@@ -36,6 +36,7 @@ const ServiceBLive = Layer.scoped(
       DATABASE_MIGRATE: "false",
       TRACING_COLLECTOR_URL: `127.0.0.1:${receiver.port}`,
       TRACING_SERVICE_NAME: "greeter-b",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_BSP_SCHEDULE_DELAY: "100"
     })
     yield* Effect.addFinalizer(() => Effect.sync(stopAll))
@@ -173,6 +174,23 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("tracing ac
         assert.strictEqual(line.trace_id, parent.traceId)
         assert.match(String(line.span_id), /^[0-9a-f]{16}$/)
       }
+    })
+  )
+
+  it.scoped("spans go as OTLP/HTTP protobuf by default (as the Go service sends), JSON when asked", () =>
+    Effect.gen(function* () {
+      const receiver = yield* Receiver
+      yield* sayHelloWith(1n, traceparent().header)
+      const spans = yield* pollUntil(
+        Effect.sync(() => receiver.spans),
+        (all) => all.some((s) => s.service === "greeter-a") && all.some((s) => s.service === "greeter-b"),
+        "10 seconds"
+      )
+      const encodings = (service: string) => [
+        ...new Set(spans.filter((s) => s.service === service).map((s) => s.encoding))
+      ]
+      assert.deepStrictEqual(encodings("greeter-a"), ["protobuf"])
+      assert.deepStrictEqual(encodings("greeter-b"), ["json"])
     })
   )
 

@@ -1,6 +1,7 @@
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import type { ExportResult } from "@opentelemetry/core"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
+import { OTLPTraceExporter as OTLPProtobufTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto"
 import {
   BatchSpanProcessor,
   ParentBasedSampler,
@@ -15,6 +16,8 @@ import { VERSION } from "../config/Version.js"
 export interface TracingOptions {
   /** host:port of an OTLP/HTTP collector (as in the Go service); spans go to http://HOST:PORT/v1/traces. */
   readonly collector: string
+  /** OTLP/HTTP's encoding: protobuf (as the Go service sends; every collector and backend takes it) or JSON. */
+  readonly protocol?: "http/protobuf" | "http/json" | undefined
   readonly serviceName: string
   readonly serviceVersion: string
   readonly environment: string
@@ -73,7 +76,12 @@ const sdk = (options: TracingOptions) =>
       attributes: { "deployment.environment": options.environment }
     },
     spanProcessor: new BatchSpanProcessor(
-      counting(new OTLPTraceExporter({ url: `http://${options.collector}/v1/traces`, timeoutMillis: 5000 })),
+      counting(
+        new (options.protocol === "http/json" ? OTLPJsonTraceExporter : OTLPProtobufTraceExporter)({
+          url: `http://${options.collector}/v1/traces`,
+          timeoutMillis: 5000
+        })
+      ),
       { maxQueueSize: 2048, exportTimeoutMillis: 5000 }
     ),
     tracerConfig: { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio) }) },
@@ -144,6 +152,11 @@ export const config = Config.all({
   collector: dialAddress("TRACING_COLLECTOR_URL").pipe(Config.option),
   serviceName: Config.string("TRACING_SERVICE_NAME").pipe(Config.withDefault("effect-microservice")),
   sampleRatio: ratio("TRACING_SAMPLE_RATIO").pipe(Config.withDefault(1)),
+  // OpenTelemetry's own variable for it; grpc is not offered (the collector URL is OTLP/HTTP's, as in the Go service).
+  protocol: Config.literal(
+    "http/protobuf",
+    "http/json"
+  )("OTEL_EXPORTER_OTLP_PROTOCOL").pipe(Config.withDefault("http/protobuf" as const)),
   shutdownTimeout: duration("TRACING_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
   environment: Config.string("DEPLOYMENT_ENVIRONMENT").pipe(Config.withDefault("development"))
 })
