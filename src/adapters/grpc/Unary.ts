@@ -107,6 +107,7 @@ export const unaryHandler = <Req, Res>(
   const metrics = Context.getOrElse(runtime.context, RequestMetrics, () =>
     Context.get(RequestMetrics.noop, RequestMetrics)
   )
+  metrics.rpcDeclared?.(path)
   const [service = "", method = ""] = path.slice(1).split("/")
   const spanName = path.slice(1)
   // What the runtime was built with, read once.
