@@ -1,11 +1,13 @@
 // npm run example:client [-- grpc_host:port http_base_url]: SayHello once over gRPC and once over @effect/rpc,
-// with the package's typed clients, against a running service (npm start).
+// with the package's typed clients, against a running service (npm start). Without arguments, the server's own
+// GRPC_SERVER_URL and HTTP_SERVER_URL (environment, then .env).
 import { credentials, Metadata } from "@grpc/grpc-js"
 import { Effect } from "effect"
 import { GreeterClient, makeRpcClient, rpcProtocol } from "../src/client.js"
+import { serviceAddressesOrExit } from "./serviceAddresses.js"
 
-const grpcAddress = process.argv[2] ?? "localhost:5000"
-const httpBase = process.argv[3] ?? "http://localhost:4000"
+const grpcAddress = process.argv[2] ?? serviceAddressesOrExit().grpc
+const httpBase = process.argv[3] ?? serviceAddressesOrExit().http
 
 const overGrpc = Effect.async<string, Error>((resume) => {
   const client = new GreeterClient(grpcAddress, credentials.createInsecure())

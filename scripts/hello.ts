@@ -1,10 +1,11 @@
 import { credentials, Metadata, status } from "@grpc/grpc-js"
 import { GreeterClient } from "../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { serviceAddressesOrExit } from "./serviceAddresses.js"
 
 // npm run hello -- [user_id] [host:port]: one SayHello call, printed like grpcurl prints it. For a first check
-// without grpcurl installed.
+// without grpcurl installed. Without host:port, the server's own GRPC_SERVER_URL (environment, then .env).
 const userId = process.argv[2] ?? "1"
-const address = process.argv[3] ?? "localhost:5000"
+const address = process.argv[3] ?? serviceAddressesOrExit().grpc
 if (!/^-?\d+$/.test(userId)) {
   console.error("Usage: npm run hello -- [user_id] [host:port]")
   process.exit(2)

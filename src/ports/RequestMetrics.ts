@@ -6,6 +6,11 @@ export class RequestMetrics extends Context.Tag("effect-microservice/RequestMetr
   {
     /** A gRPC call started (`method` is the full name, `/hello_world.Greeter/SayHello`); returns its end. */
     readonly rpcStarted: (method: string) => (status: string) => void
+    /**
+     * A gRPC method the service serves (called once per method, when its handler is made), so its request series
+     * exist at zero from start: an alert on the absence of traffic can then fire for a service never called.
+     */
+    readonly rpcDeclared?: (method: string) => void
     readonly httpCompleted: (method: string, route: string, status: number, seconds: number) => void
     /**
      * A front door's admission limit (calls in flight it admits; adaptive with MAX_IN_FLIGHT=auto), read at each
@@ -17,6 +22,7 @@ export class RequestMetrics extends Context.Tag("effect-microservice/RequestMetr
   /** Records nothing: for tests and tools that do not serve metrics. */
   static readonly noop = Context.make(RequestMetrics, {
     rpcStarted: () => () => {},
+    rpcDeclared: () => {},
     httpCompleted: () => {},
     admissionLimit: () => {}
   })

@@ -39,22 +39,26 @@ const ProxiesLive = Layer.scoped(
   })
 )
 
-// The service reaches Postgres and Redis only through the proxies.
-const Service = serviceOnHarness(
-  Effect.gen(function* () {
-    const { postgres, redis } = yield* Proxies
-    const { url } = yield* FreshDatabaseUrl
-    const dsn = new URL(Redacted.value(url))
-    dsn.host = `127.0.0.1:${postgres.port}`
-    return {
-      DATABASE_DSN: dsn.toString(),
-      REDIS_ADDR: `127.0.0.1:${redis.port}`,
-      REDIS_KEY_PREFIX: `test:${process.pid}:health:`,
-      HEALTH_CACHE_TTL: "100ms",
-      DATABASE_CONNECT_TIMEOUT: "1s"
-    }
-  })
-).pipe(Layer.provideMerge(ProxiesLive.pipe(Layer.provide(SeededDatabase))))
+// The service reaches Postgres and Redis only through the proxies; `env` on top.
+const serviceBehindProxies = (env: Record<string, string> = {}) =>
+  serviceOnHarness(
+    Effect.gen(function* () {
+      const { postgres, redis } = yield* Proxies
+      const { url } = yield* FreshDatabaseUrl
+      const dsn = new URL(Redacted.value(url))
+      dsn.host = `127.0.0.1:${postgres.port}`
+      return {
+        DATABASE_DSN: dsn.toString(),
+        REDIS_ADDR: `127.0.0.1:${redis.port}`,
+        REDIS_KEY_PREFIX: `test:${process.pid}:health:`,
+        HEALTH_CACHE_TTL: "100ms",
+        DATABASE_CONNECT_TIMEOUT: "1s",
+        ...env
+      }
+    })
+  ).pipe(Layer.provideMerge(ProxiesLive.pipe(Layer.provide(SeededDatabase))))
+
+const Service = serviceBehindProxies()
 
 const ProbeBody = Schema.Struct({
   status: Schema.optional(Schema.String),
@@ -188,6 +192,33 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("health", (
       )
       assert.deepStrictEqual(seen, [Serving.SERVICE_UNKNOWN])
       assert.isFalse(ended)
+    })
+  )
+})
+
+// The Go service answers /readyz 503 when Redis is down (its readiness fails on any dependency); this one stays
+// 200 "degraded" by default, and HEALTH_CRITICAL=database,cache is the one setting that gives the Go behaviour
+// (docs/migrating-from-go.md#readiness-and-health_critical).
+layer(serviceBehindProxies({ HEALTH_CRITICAL: "database,cache" }), {
+  excludeTestServices: true,
+  timeout: "60 seconds"
+})("health with HEALTH_CRITICAL=database,cache (the Go service's readiness)", (it) => {
+  it.scoped("with Redis down /readyz answers 503 unready and gRPC NOT_SERVING; ready again once it is back", () =>
+    Effect.gen(function* () {
+      const { redis } = yield* Proxies
+      yield* pollUntil(readyz, (r) => r.status === 200 && r.body.status === "ready", "20 seconds")
+      redis.setMode("refuse")
+      yield* Effect.addFinalizer(() => Effect.sync(() => redis.setMode("forward")))
+      const down = yield* pollUntil(readyz, (r) => r.status !== 200)
+      assert.strictEqual(down.status, 503)
+      assert.strictEqual(down.body.status, "unready")
+      assert.strictEqual(down.body.details?.database, "ok")
+      assert.notStrictEqual(down.body.details?.cache, "ok")
+      assert.strictEqual((yield* check("")).status, Serving.NOT_SERVING)
+      redis.setMode("forward")
+      const back = yield* pollUntil(readyz, (r) => r.status === 200, "10 seconds")
+      assert.strictEqual(back.body.status, "ready")
+      assert.strictEqual((yield* check("")).status, Serving.SERVING)
     })
   )
 })

@@ -3,7 +3,8 @@ import { assert, layer } from "@effect/vitest"
 import { status } from "@grpc/grpc-js"
 import { Effect, Layer } from "effect"
 import { GrpcServer } from "../../src/adapters/grpc/GrpcServer.js"
-import type { SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { GreeterService, type SayHelloResponse } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { UserServiceService } from "../../src/adapters/grpc/generated/users/v1/users.js"
 import { clientsFor, statusOf, unary } from "../support/grpc.js"
 import { serviceOnHarness } from "../support/service.js"
 
@@ -89,6 +90,37 @@ layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("metrics", 
       ]) {
         assert.include(text, name)
       }
+    })
+  )
+})
+
+// Its own service, which nothing calls: what Prometheus scrapes from a replica that has had no traffic since it
+// started. Every method served has its request series at zero (deploy/prometheus/alerts.yml relies on them:
+// GrpcTrafficAbsent needs a flat series to fire, and the error ratio a zero baseline for its server-side codes).
+layer(Service, { excludeTestServices: true, timeout: "60 seconds" })("metrics of a service never called", (it) => {
+  it.scoped("every gRPC method served has its request series at zero before any call", () =>
+    Effect.gen(function* () {
+      const text = yield* scrape
+      const paths = [...Object.values(GreeterService), ...Object.values(UserServiceService)].map((m) => m.path)
+      assert.strictEqual(paths.length, 6)
+      for (const path of paths) {
+        const method = `method="${path}"`
+        for (const code of ["OK", "Unknown", "DeadlineExceeded", "Unavailable", "Internal", "DataLoss"]) {
+          assert.include(text, `grpc_requests_total{${method},status="${code}"} 0\n`, `${path} ${code}`)
+        }
+        assert.include(text, `grpc_request_duration_seconds_count{${method}} 0\n`, path)
+        assert.include(text, `grpc_request_duration_seconds_bucket{le="+Inf",${method}} 0\n`, path)
+        assert.include(text, `grpc_requests_in_flight{${method}} 0\n`, path)
+      }
+      // Zeros only, and only for the methods served: no call was counted.
+      assert.strictEqual(total(text, "grpc_requests_total"), 0)
+      const methods = new Set(
+        text
+          .split("\n")
+          .filter((l) => l.startsWith("grpc_requests_total{"))
+          .map((l) => /method="([^"]*)"/.exec(l)?.[1])
+      )
+      assert.deepStrictEqual([...methods].sort(), [...paths].sort())
     })
   )
 })

@@ -89,45 +89,50 @@ const sampleCount = (series: string) =>
     return vector._tag === "Some" ? Number(vector.value[0]?.value[1] ?? 0) : 0
   })
 
-const dashboard: { panels: ReadonlyArray<{ title: string; targets: ReadonlyArray<{ expr: string }> }> } = JSON.parse(
-  readFileSync(`${root}deploy/grafana/dashboards/effect-microservice.json`, "utf8")
-)
+type Dashboard = { panels: ReadonlyArray<{ title: string; targets: ReadonlyArray<{ expr: string }> }> }
+// This project's dashboard and the Go boilerplate's own (test/fixtures/go-boilerplate: copied unchanged).
+const dashboards: ReadonlyArray<Dashboard> = [
+  "deploy/grafana/dashboards/effect-microservice.json",
+  "test/fixtures/go-boilerplate/dashboard.json"
+].map((path) => JSON.parse(readFileSync(`${root}${path}`, "utf8")))
 
 layer(Service, { excludeTestServices: true, timeout: "90 seconds" })(
   "the dashboard against a real Prometheus",
   (it) => {
-    it.scoped("every dashboard query parses and returns data from the running service", () =>
-      Effect.gen(function* () {
-        const { greeter } = yield* clientsFor((yield* GrpcServer).port)
-        const call = (userId: bigint) =>
-          unary<SayHelloResponse>((cb) => greeter.sayHello({ userId }, cb)).pipe(Effect.ignore)
-        // Traffic (hits, misses and errors) while Prometheus scrapes, until it holds 4 samples of the error series:
-        // enough for every rate() over a 1 minute window.
-        yield* pollUntil(
-          Effect.zipRight(
-            Effect.forEach([1n, 2n, 999n, 1n], call, { discard: true }),
-            sampleCount('grpc_requests_total{status="NotFound"}')
-          ),
-          (samples) => samples >= 4,
-          "30 seconds",
-          "200 millis"
-        )
-        const empty: Array<string> = []
-        for (const panel of dashboard.panels) {
-          for (const target of panel.targets) {
-            const expr = target.expr.replaceAll("$__rate_interval", "1m")
-            const result = yield* query(expr)
-            assert.strictEqual(result.status, "success", `${panel.title}: ${expr}: ${result.error ?? ""}`)
-            if ((result.data?.result.length ?? 0) === 0) empty.push(`${panel.title}: ${expr}`)
+    it.scoped(
+      "every query of both dashboards (this project's, the Go boilerplate's) returns data from the service",
+      () =>
+        Effect.gen(function* () {
+          const { greeter } = yield* clientsFor((yield* GrpcServer).port)
+          const call = (userId: bigint) =>
+            unary<SayHelloResponse>((cb) => greeter.sayHello({ userId }, cb)).pipe(Effect.ignore)
+          // Traffic (hits, misses and errors) while Prometheus scrapes, until it holds 4 samples of the error series:
+          // enough for every rate() over a 1 minute window.
+          yield* pollUntil(
+            Effect.zipRight(
+              Effect.forEach([1n, 2n, 999n, 1n], call, { discard: true }),
+              sampleCount('grpc_requests_total{status="NotFound"}')
+            ),
+            (samples) => samples >= 4,
+            "30 seconds",
+            "200 millis"
+          )
+          const empty: Array<string> = []
+          for (const panel of dashboards.flatMap((dashboard) => dashboard.panels)) {
+            for (const target of panel.targets) {
+              const expr = target.expr.replaceAll("$__rate_interval", "1m")
+              const result = yield* query(expr)
+              assert.strictEqual(result.status, "success", `${panel.title}: ${expr}: ${result.error ?? ""}`)
+              if ((result.data?.result.length ?? 0) === 0) empty.push(`${panel.title}: ${expr}`)
+            }
           }
-        }
-        assert.deepStrictEqual(empty, [], "queries that returned no data")
-        // The alert rules load and evaluate against the live series.
-        const rules = yield* Effect.flatMap(Prometheus, ({ url }) =>
-          Effect.promise(() => fetch(`${url}/api/v1/rules`).then((r) => r.text()))
-        )
-        assert.include(rules, "GrpcHighErrorRatio")
-      })
+          assert.deepStrictEqual(empty, [], "queries that returned no data")
+          // The alert rules load and evaluate against the live series.
+          const rules = yield* Effect.flatMap(Prometheus, ({ url }) =>
+            Effect.promise(() => fetch(`${url}/api/v1/rules`).then((r) => r.text()))
+          )
+          assert.include(rules, "GrpcHighErrorRatio")
+        })
     )
 
     it.scoped("promtool check metrics finds no problem in the exposition", () =>

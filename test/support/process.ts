@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
@@ -128,4 +128,23 @@ export const serviceOn = (dsn: string, env: Record<string, string> = {}) =>
     DATABASE_DSN: dsn,
     DATABASE_MIGRATE: "false",
     ...env
+  })
+
+/**
+ * Runs one of the repository's scripts (scripts/hello.ts, ...) as `npm run` does (tsx), in `cwd` with only `env`
+ * (and PATH), to its end or at most `ms`: its exit code (null when killed at the bound) and output.
+ */
+export const runScript = (
+  script: string,
+  args: ReadonlyArray<string>,
+  options: { readonly env: Record<string, string>; readonly cwd: string; readonly ms: number }
+) =>
+  new Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", TSX, fileURLToPath(new URL(`../../${script}`, import.meta.url)), ...args],
+      { cwd: options.cwd, env: { PATH: process.env.PATH ?? "", ...options.env }, timeout: options.ms },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
+    )
   })

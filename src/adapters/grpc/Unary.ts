@@ -80,6 +80,8 @@ export const unaryHandler = <Req, Res>(
   handle: (request: Req, metadata: Metadata) => Effect.Effect<Res, AppError>
 ): handleUnaryCall<Req, Res> => {
   const { runtime, metrics, clock, tracer, enabled } = pipeline
+  // The method's series exist at zero from start, so an alert on no traffic can fire before the first call.
+  metrics.rpcDeclared?.(path)
   const [service = "", method = ""] = path.slice(1).split("/")
   const spanName = path.slice(1)
   const methodAnnotations = HashMap.set(pipeline.annotations, "method", path)

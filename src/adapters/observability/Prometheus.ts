@@ -5,6 +5,9 @@ import { MetricsEndpoint, RequestMetrics } from "../../ports/RequestMetrics.js"
 import { VERSION } from "../config/Version.js"
 import { renderEffectMetrics } from "./EffectMetricsText.js"
 
+/** The Go code names a declared method's request counter starts with (see `rpcDeclared`). */
+const DECLARED_STATUSES = ["OK", "Unknown", "DeadlineExceeded", "Unavailable", "Internal", "DataLoss"] as const
+
 export interface PrometheusOptions {
   /** Adds prom-client's process and Node.js runtime metrics (METRICS_ENABLE_DEFAULT_METRICS). */
   readonly defaultMetrics: boolean
@@ -109,15 +112,18 @@ export const PrometheusLive = (options: PrometheusOptions) => {
     return { gauge, timer, counter }
   }
   const methods = new Map<string, ReturnType<typeof rpcMethod>>()
+  const childrenOf = (method: string) => {
+    let children = methods.get(method)
+    if (children === undefined) {
+      children = rpcMethod(method)
+      methods.set(method, children)
+    }
+    return children
+  }
 
   const metrics = RequestMetrics.of({
     rpcStarted: (method) => {
-      let children = methods.get(method)
-      if (children === undefined) {
-        children = rpcMethod(method)
-        methods.set(method, children)
-      }
-      const { gauge, timer, counter } = children
+      const { gauge, timer, counter } = childrenOf(method)
       gauge.inc()
       const started = performance.now()
       return (status) => {
@@ -125,6 +131,17 @@ export const PrometheusLive = (options: PrometheusOptions) => {
         counter(status).inc()
         timer.observe((performance.now() - started) / 1000)
       }
+    },
+    rpcDeclared: (method) => {
+      // prom-client exports a labelled series only once it is touched. At zero from start: OK, so that a service
+      // never called shows a flat rate (the GrpcTrafficAbsent alert), and the server-side codes of the error
+      // ratio's numerator (deploy/prometheus/alerts.yml), so that rate() counts the first failure after start
+      // instead of taking a series born at 1 as its baseline (likewise the duration histogram and the in-flight
+      // gauge). The client-side codes (NotFound, InvalidArgument, ...) appear with their first call.
+      const { gauge, counter } = childrenOf(method)
+      for (const status of DECLARED_STATUSES) counter(status).inc(0)
+      gauge.set(0)
+      rpcDuration.zero({ method })
     },
     httpCompleted: (method, route, status, seconds) => {
       httpRequests.inc({ method, route, status: String(status) })
