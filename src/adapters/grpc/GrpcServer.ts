@@ -5,11 +5,10 @@ import { Lifecycle } from "../../app/Lifecycle.js"
 import { DrainCutShort } from "../../app/Signals.js"
 import { type AdmissionOptions, makeAdmission } from "./Admission.js"
 import { type AuthOptions, makeAuthenticator } from "./Auth.js"
-import { HealthService } from "./generated/grpc/health/v1/health.js"
 import { GreeterService } from "./generated/hello_world/hello_world.js"
 import { UserServiceService } from "./generated/users/v1/users.js"
 import { makeGreeterHandlers, makeUserServiceHandlers } from "./Handlers.js"
-import { makeHealthService } from "./HealthService.js"
+import { addHealthService } from "./HealthService.js"
 import { addReflection } from "./Reflection.js"
 import { tolerant } from "./Tolerant.js"
 
@@ -152,7 +151,7 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       }
       server.addService(tolerant(GreeterService), yield* makeGreeterHandlers(runtime, policy))
       server.addService(tolerant(UserServiceService), yield* makeUserServiceHandlers(runtime, policy))
-      server.addService(HealthService, yield* makeHealthService(SERVED))
+      yield* addHealthService(server, SERVED)
       if (options.reflection) addReflection(server)
 
       const credentials = yield* serverCredentials(options.tls)
