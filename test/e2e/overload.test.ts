@@ -39,7 +39,9 @@ const serverCounts = (text: string): Record<string, number> => {
   for (const match of text.matchAll(/^grpc_requests_total\{([^}]*)\} (\S+)$/gm)) {
     const labels = match[1] ?? ""
     const code = /status="([^"]*)"/.exec(labels)?.[1]
-    if (labels.includes(`method="${METHOD}"`) && code !== undefined) counts[code] = Number(match[2])
+    // Series at zero exist from start (so a no-traffic alert can fire): only codes counted are compared.
+    if (labels.includes(`method="${METHOD}"`) && code !== undefined && Number(match[2]) > 0)
+      counts[code] = Number(match[2])
   }
   return counts
 }
