@@ -73,35 +73,3 @@ describe("tracing off (TracingOffLive)", () => {
     }).pipe(Effect.provide(TracingOffLive.pipe(Layer.provide(recorder))))
   })
 })
-
-describe("a tracing-off layer of the user's own", () => {
-  it.effect("Effect's own switch (Layer.setTracerEnabled(false)): hotSpan makes no span, not even a no-op one", () =>
-    Effect.gen(function* () {
-      const seen = yield* Effect.currentSpan.pipe(Effect.option, hotSpan("Users.findById"))
-      assert.isTrue(Option.isNone(seen))
-    }).pipe(Effect.provide(Layer.setTracerEnabled(false)))
-  )
-
-  it.effect("a tracer of its own whose spans are unsampled: the hot path makes no child spans", () => {
-    const names: Array<string> = []
-    const unsampled = Layer.unwrapEffect(
-      Effect.map(Effect.tracer, (base) =>
-        Layer.setTracer(
-          Tracer.make({
-            span: (name, parent, context, links, startTime, kind, options) => {
-              names.push(name)
-              const span = base.span(name, parent, context, links, startTime, kind, options)
-              return Object.assign(Object.create(span) as Tracer.Span, { sampled: false })
-            },
-            context: (f, fiber) => base.context(f, fiber)
-          })
-        )
-      )
-    )
-    return Effect.gen(function* () {
-      const inner = yield* parentName.pipe(hotSpan("Greeter.sayHello"), Effect.withSpan("server"))
-      assert.strictEqual(inner, "server")
-      assert.deepStrictEqual(names, ["server"])
-    }).pipe(Effect.provide(unsampled))
-  })
-})

@@ -5,10 +5,11 @@ import { Lifecycle } from "../../ports/Lifecycle.js"
 import { DrainCutShort } from "../../ports/Shutdown.js"
 import { duration, hostPort, intInRange, listenAddress, tlsFiles } from "../config/Settings.js"
 import { type EdgeOptions, makeEdgePipeline } from "../edge/Pipeline.js"
+import { HealthService } from "./generated/grpc/health/v1/health.js"
 import { GreeterService } from "./generated/hello_world/hello_world.js"
 import { UserServiceService } from "./generated/users/v1/users.js"
 import { makeGreeterHandlers, makeUserServiceHandlers } from "./Handlers.js"
-import { addHealthService } from "./HealthService.js"
+import { makeHealthService } from "./HealthService.js"
 import { addReflection } from "./Reflection.js"
 import { tolerant } from "./Tolerant.js"
 
@@ -138,7 +139,7 @@ export const GrpcServerLive = (options: GrpcServerOptions) =>
       const pipeline = makeEdgePipeline("grpc", options, runtime)
       server.addService(tolerant(GreeterService), yield* makeGreeterHandlers(pipeline))
       server.addService(tolerant(UserServiceService), yield* makeUserServiceHandlers(pipeline))
-      yield* addHealthService(server, SERVED)
+      server.addService(HealthService, yield* makeHealthService(SERVED))
       if (options.reflection) addReflection(server)
 
       const credentials = yield* serverCredentials(options.tls)

@@ -1,81 +1,64 @@
-import { type Server, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, status } from "@grpc/grpc-js"
-import { Effect, Runtime, Stream } from "effect"
-import { HealthImplementation, type ServingStatus } from "grpc-health-check"
+import type { handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js"
+import { status as GrpcCode } from "@grpc/grpc-js"
+import { Effect, FiberId, Runtime, Stream } from "effect"
 import { Lifecycle, type Readiness } from "../../ports/Lifecycle.js"
+import {
+  type HealthCheckRequest,
+  type HealthCheckResponse,
+  type HealthServer,
+  HealthCheckResponse_ServingStatus as ServingStatus
+} from "./generated/grpc/health/v1/health.js"
 
 const servingStatus = (readiness: Readiness): ServingStatus =>
-  readiness.status === "unready" ? "NOT_SERVING" : "SERVING"
-
-type Request = { readonly service: string }
-type Response = { readonly status: string }
-/** The package types its handlers as a union of every call shape: each is called with the shape it handles. */
-type Handler = (...args: ReadonlyArray<never>) => unknown
+  readiness.status === "unready" ? ServingStatus.NOT_SERVING : ServingStatus.SERVING
 
 /**
- * grpc.health.v1.Health from the gRPC project's grpc-health-check, fed by the same model as /readyz: "" (the whole
- * server) and every service it serves report SERVING when ready or degraded, NOT_SERVING otherwise. Around the
- * package, two things it does not do:
- * - Check of a served service answers from /readyz's snapshot, in the turn the call arrives (under overload a
- *   probe must not queue behind the calls), so it never disagrees with /readyz; the package's status map, which
- *   Watch sends from, follows the readiness stream and so lags it by up to a check period;
- * - at shutdown Watch sends NOT_SERVING and ends the stream, so open watches never hold the drain (the package
- *   keeps every watch open until the client leaves).
+ * grpc.health.v1.Health, fed by the same model as /readyz: "" (the whole server) and every service it serves
+ * report SERVING when ready or degraded, NOT_SERVING otherwise. Watch sends the status now and at every change;
+ * at shutdown it sends NOT_SERVING and ends the stream, so open watches never hold the drain.
  */
-export const addHealthService = (server: Server, services: ReadonlyArray<string>) =>
+export const makeHealthService = (services: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const lifecycle = yield* Lifecycle
-    const runCallback = Runtime.runCallback(yield* Effect.runtime<never>())
-    const known = ["", ...services]
-    const health = new HealthImplementation(Object.fromEntries(known.map((service) => [service, "NOT_SERVING"])))
-    const watches = new Set<ServerWritableStream<Request, Response>>()
-    let published: ServingStatus = "NOT_SERVING"
-    let shutDown = false
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
+    const runCallback = Runtime.runCallback(runtime)
+    const known = new Set(["", ...services])
+    const untilShutdown = <E, R>(changes: Stream.Stream<Readiness, E, R>) =>
+      Stream.takeUntil(changes, (readiness) => readiness.phase === "shutting-down")
 
-    // The package tells every watcher of a service on each setStatus: only changes are set.
-    const publish = (next: ServingStatus) => {
-      if (next === published) return
-      published = next
-      for (const service of known) health.setStatus(service, next)
-    }
-    const endWatches = () => {
-      shutDown = true
-      for (const call of watches) call.end()
-      watches.clear()
-    }
-    yield* lifecycle.readinessChanges.pipe(
-      Stream.takeUntil((readiness) => readiness.phase === "shutting-down"),
-      Stream.runForEach((readiness) => Effect.sync(() => publish(servingStatus(readiness)))),
-      Effect.ensuring(Effect.sync(endWatches)),
-      Effect.forkScoped
-    )
-
-    const check =
-      (delegate: Handler) => (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
-        // Unknown services: the package's NOT_FOUND.
-        if (!known.includes(call.request.service)) return Reflect.apply(delegate, undefined, [call, callback])
-        const now = lifecycle.readinessNow()
-        if (now !== undefined) return callback(null, { status: servingStatus(now) })
-        runCallback(lifecycle.readiness, {
-          onExit: (exit) =>
-            exit._tag === "Success"
-              ? callback(null, { status: servingStatus(exit.value) })
-              : callback({ code: status.INTERNAL, details: "internal error" })
-        })
+    const check: handleUnaryCall<HealthCheckRequest, HealthCheckResponse> = (call, callback) => {
+      if (!known.has(call.request.service)) {
+        callback({ code: GrpcCode.NOT_FOUND, details: `unknown service ${call.request.service.slice(0, 64)}` })
+        return
       }
-
-    const watch = (delegate: Handler) => (call: ServerWritableStream<Request, Response>) => {
-      Reflect.apply(delegate, undefined, [call])
-      if (shutDown) return call.end()
-      watches.add(call)
-      call.on("cancelled", () => watches.delete(call))
+      // From the snapshot, in the turn the call arrives: under overload a probe must not queue behind the calls.
+      const now = lifecycle.readinessNow()
+      if (now !== undefined) return callback(null, { status: servingStatus(now) })
+      runCallback(lifecycle.readiness, {
+        onExit: (exit) =>
+          exit._tag === "Success"
+            ? callback(null, { status: servingStatus(exit.value) })
+            : callback({ code: GrpcCode.INTERNAL, details: "internal error" })
+      })
     }
 
-    health.addToServer({
-      addService: (definition, implementation) => {
-        const { check: packageCheck, watch: packageWatch } = implementation
-        if (packageCheck === undefined || packageWatch === undefined)
-          throw new Error("grpc-health-check registered no Check or Watch handler")
-        server.addService(definition, { ...implementation, check: check(packageCheck), watch: watch(packageWatch) })
-      }
-    })
+    const watch: handleServerStreamingCall<HealthCheckRequest, HealthCheckResponse> = (call) => {
+      const service = call.request.service
+      const updates = known.has(service)
+        ? lifecycle.readinessChanges.pipe(
+            untilShutdown,
+            Stream.map(servingStatus),
+            Stream.changes,
+            Stream.runForEach((status) => Effect.sync(() => call.write({ status })))
+          )
+        : // Unknown: say so, then keep the call open (the protocol's rule) until the server stops.
+          Effect.sync(() => call.write({ status: ServingStatus.SERVICE_UNKNOWN })).pipe(
+            Effect.zipRight(Stream.runDrain(untilShutdown(lifecycle.readinessChanges)))
+          )
+      const fiber = runFork(updates.pipe(Effect.ensuring(Effect.sync(() => call.end()))))
+      call.on("cancelled", () => fiber.unsafeInterruptAsFork(FiberId.none))
+    }
+
+    return { check, watch } satisfies HealthServer
   })

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs"
 import { HttpTraceContext } from "@effect/platform"
 import { credentials, status as GrpcCode, Metadata, type ServiceError } from "@grpc/grpc-js"
-import { Config, Duration, Effect, FiberRef, Layer, Option } from "effect"
+import { Config, Duration, Effect, Either, FiberRef, Layer, Option } from "effect"
 import { DeadlineExceeded, DependencyUnavailable, UserNotFound } from "../../domain/errors.js"
 import type { UserId } from "../../domain/User.js"
 import { RequestDeadline } from "../../ports/RequestContext.js"
@@ -80,17 +80,18 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
             Option.getOrElse(requestEnd, () => budgetEnd)
           )
           // Through the breaker: NOT_FOUND is an answer (the upstream works), so it does not count as a failure.
-          yield* breaker
+          const answer = yield* breaker
             .protect(
-              Effect.async<SayHelloResponse, UserNotFound | DeadlineExceeded | DependencyUnavailable>((resume) => {
-                const call = client.sayHello({ userId: id }, metadata, { deadline }, (error, reply) =>
-                  resume(
-                    error ? Effect.fail(failure(id, error, Math.max(0, deadline - startedAt))) : Effect.succeed(reply)
-                  )
-                )
-                return Effect.sync(() => call.cancel())
-              }),
-              (error) => error._tag !== "UserNotFound"
+              Effect.async<Either.Either<SayHelloResponse, UserNotFound>, DeadlineExceeded | DependencyUnavailable>(
+                (resume) => {
+                  const call = client.sayHello({ userId: id }, metadata, { deadline }, (error, reply) => {
+                    if (!error) return resume(Effect.succeed(Either.right(reply)))
+                    const mapped = failure(id, error, Math.max(0, deadline - startedAt))
+                    resume(mapped._tag === "UserNotFound" ? Effect.succeed(Either.left(mapped)) : Effect.fail(mapped))
+                  })
+                  return Effect.sync(() => call.cancel())
+                }
+              )
             )
             .pipe(
               Effect.catchTag("BreakerOpen", (open) =>
@@ -99,6 +100,7 @@ export const GrpcUpstreamGreeterLive = (options: UpstreamGreeterOptions) =>
                 )
               )
             )
+          if (Either.isLeft(answer)) return yield* answer.left
         }).pipe(
           Effect.withSpan("UpstreamGreeter.sayHello", {
             kind: "client",
