@@ -1,16 +1,14 @@
 import { assert, layer } from "@effect/vitest"
 import { Server, ServerCredentials, status } from "@grpc/grpc-js"
-import { Context, Deferred, Duration, Effect, Fiber, Layer, Option } from "effect"
-import { makeEdgePipeline } from "../../src/adapters/edge/Pipeline.js"
+import { Context, Deferred, Effect, Fiber, Layer } from "effect"
 import {
   GreeterService,
   type SayHelloRequest,
   type SayHelloResponse
 } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
-import { unaryHandler } from "../../src/adapters/grpc/Unary.js"
 import { type AppError, DependencyUnavailable, UserNotFound } from "../../src/domain/errors.js"
 import { UserId } from "../../src/domain/User.js"
-import { clientsFor, statusOf, unary, within } from "../support/grpc.js"
+import { clientsFor, sayHelloOnEdge, statusOf, unary, within } from "../support/grpc.js"
 import { captureLogs } from "../support/logs.js"
 import { pollUntil } from "../support/poll.js"
 
@@ -31,21 +29,7 @@ const TestServerLive = Layer.scoped(
     const handler: { current: Handle } = { current: () => Effect.die("no handler set") }
     const server = new Server()
     server.addService(GreeterService, {
-      sayHello: unaryHandler(
-        makeEdgePipeline(
-          "grpc",
-          {
-            requestTimeout: Duration.seconds(5),
-            admission: { maxInFlight: 100, ratePerSecond: 0, burst: 1 },
-            auth: Option.none(),
-            writeScope: "users:write"
-          },
-          runtime
-        ),
-        "SayHello",
-        GreeterService.sayHello.path,
-        (request: SayHelloRequest) => handler.current(request)
-      )
+      sayHello: sayHelloOnEdge(runtime, (request: SayHelloRequest) => handler.current(request))
     })
     const port = yield* Effect.acquireRelease(
       Effect.async<number, Error>((resume) =>

@@ -2,19 +2,17 @@
 // belong to `npm run bench:overload`; the bounds here are generous so a busy machine passes.
 import { assert, describe, layer } from "@effect/vitest"
 import { credentials, Server, ServerCredentials, status } from "@grpc/grpc-js"
-import { Context, Duration, Effect, Fiber, Layer, Option } from "effect"
+import { Context, Effect, Fiber, Layer } from "effect"
 import { afterAll } from "vitest"
-import { makeEdgePipeline } from "../../src/adapters/edge/Pipeline.js"
 import { HealthClient } from "../../src/adapters/grpc/generated/grpc/health/v1/health.js"
 import {
   GreeterService,
   type SayHelloRequest,
   type SayHelloResponse
 } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
-import { unaryHandler } from "../../src/adapters/grpc/Unary.js"
 import { PrometheusLive } from "../../src/adapters/observability/Prometheus.js"
 import { MetricsEndpoint } from "../../src/ports/RequestMetrics.js"
-import { clientsFor, unary, within } from "../support/grpc.js"
+import { clientsFor, sayHelloOnEdge, unary, within } from "../support/grpc.js"
 import { pollUntil } from "../support/poll.js"
 import { startLoadClient, stopAll } from "../support/process.js"
 import { readyServiceProcess, SeededDatabase } from "../support/service.js"
@@ -204,21 +202,7 @@ const EdgeServerLive = Layer.scoped(
     const handler: { current: Handle } = { current: () => Effect.succeed(reply) }
     const server = new Server()
     server.addService(GreeterService, {
-      sayHello: unaryHandler(
-        makeEdgePipeline(
-          "grpc",
-          {
-            requestTimeout: Duration.seconds(5),
-            admission: { maxInFlight: 100, ratePerSecond: 0, burst: 1 },
-            auth: Option.none(),
-            writeScope: "users:write"
-          },
-          runtime
-        ),
-        "SayHello",
-        METHOD,
-        (request: SayHelloRequest) => handler.current(request)
-      )
+      sayHello: sayHelloOnEdge(runtime, (request: SayHelloRequest) => handler.current(request))
     })
     const port = yield* Effect.acquireRelease(
       Effect.async<number, Error>((resume) =>

@@ -2,9 +2,41 @@ import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { Client, type ClientUnaryCall, credentials, Metadata, type ServiceError } from "@grpc/grpc-js"
 import { loadSync } from "@grpc/proto-loader"
-import { Effect } from "effect"
-import { GreeterClient } from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
+import { Duration, Effect, Option, type Runtime } from "effect"
+import { makeEdgePipeline } from "../../src/adapters/edge/Pipeline.js"
+import {
+  GreeterClient,
+  GreeterService,
+  type SayHelloRequest,
+  type SayHelloResponse
+} from "../../src/adapters/grpc/generated/hello_world/hello_world.js"
 import { UserServiceClient } from "../../src/adapters/grpc/generated/users/v1/users.js"
+import { unaryHandler } from "../../src/adapters/grpc/Unary.js"
+import type { AppError } from "../../src/domain/errors.js"
+
+/**
+ * A SayHello handler on the real gRPC edge (the pipeline and grpc/Unary.ts) around `handle`: 5 s request timeout,
+ * 100 calls in flight, no per-caller limit, no authentication.
+ */
+export const sayHelloOnEdge = (
+  runtime: Runtime.Runtime<never>,
+  handle: (request: SayHelloRequest) => Effect.Effect<SayHelloResponse, AppError>
+) =>
+  unaryHandler(
+    makeEdgePipeline(
+      "grpc",
+      {
+        requestTimeout: Duration.seconds(5),
+        admission: { maxInFlight: 100, ratePerSecond: 0, burst: 1 },
+        auth: Option.none(),
+        writeScope: "users:write"
+      },
+      runtime
+    ),
+    "SayHello",
+    GreeterService.sayHello.path,
+    handle
+  )
 
 export interface Clients {
   readonly greeter: GreeterClient
