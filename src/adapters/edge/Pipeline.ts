@@ -173,7 +173,7 @@ export const makeEdgePipeline = (door: "grpc" | "http", options: EdgeOptions, ru
               })
             )
           )
-        : Effect.zipLeft(Effect.fail(new RateLimited({ reason: admitted.reason })), Effect.sync(reportAdmission))
+        : Effect.zipRight(Effect.sync(reportAdmission), Effect.fail(new RateLimited({ reason: admitted.reason })))
       const logged =
         recorded === undefined || done === undefined
           ? guarded
